@@ -1,0 +1,24 @@
+#!/bin/sh
+# The main job on the bundled default: make a short clip from the astronaut portrait (a slow pan
+# and zoom), describe it and sample frames from it. Later stages of the pipeline extend this to
+# the full REAL/FAKE scan.
+#   usage: scripts/demo.sh PATH/TO/dfdetect OUTDIR
+set -eu
+bin=$1
+out=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out"
+clip="$out/astronaut_pan.mp4"
+if [ ! -s "$clip" ]; then
+    ffmpeg -nostdin -v error -y -loop 1 -framerate 30 -i "$root/assets/astronaut.png" \
+        -vf "zoompan=z='1+0.0015*on':x='(iw-iw/zoom)/2+on*0.3':y='(ih-ih/zoom)/3':d=1:s=640x640:fps=30" \
+        -frames:v 150 -c:v libx264 -preset veryfast -pix_fmt yuv420p -f mp4 "$clip.tmp"
+    mv "$clip.tmp" "$clip"
+fi
+echo "== dfdetect probe $clip"
+"$bin" probe "$clip"
+echo
+echo "== dfdetect frames $clip --count 8 --out $out/frames --grid $out/frames.png"
+"$bin" frames "$clip" --count 8 --out "$out/frames" --grid "$out/frames.png"
+echo
+echo "demo: contact sheet in $out/frames.png, frames in $out/frames/"

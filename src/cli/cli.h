@@ -1,0 +1,59 @@
+// The dfdetect program: a table of subcommands (one file each) and the small option parser they
+// share. Exit codes: 0 success, 1 runtime failure (bad input file, I/O), 2 usage error.
+#ifndef DFD_CLI_CLI_H
+#define DFD_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dfdetect/util/status.h"
+
+enum {
+    CLI_OK = 0,
+    CLI_FAILED = 1,
+    CLI_USAGE = 2
+};
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;               // one line for `dfdetect --help`
+    const char *help;                  // full text for `dfdetect help NAME` / `NAME --help`
+    int (*run)(int argc, char **argv); // argv[0] is the command name
+} cli_command;
+
+extern const cli_command cli_probe;
+extern const cli_command cli_frames;
+
+// ---- option parsing ----
+
+typedef enum cli_opt_kind {
+    CLI_FLAG,   // bool, no value
+    CLI_STRING, // const char *
+    CLI_INT,    // int, checked against [min, max]
+} cli_opt_kind;
+
+typedef struct cli_opt {
+    const char *name; // long name without dashes
+    cli_opt_kind kind;
+    void *dest;    // bool*, const char**, int*
+    long min, max; // CLI_INT only
+} cli_opt;
+
+// Parse argv[1..] (argv[0] is the command): options as "--name value" or "--name=value", "--"
+// ends options, everything else is positional (stored into pos, at most max_pos; *n_pos gets the
+// count). "--help"/"-h" prints `cmd->help` and sets *help_shown. Prints one line to stderr and
+// returns CLI_USAGE on an unknown option, a missing or bad value, or too many positionals.
+int cli_parse(const cli_command *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts,
+              const char **pos, size_t max_pos, size_t *n_pos, bool *help_shown);
+
+// Print "dfdetect: error: <message>" to stderr.
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Print an error record the same way and return CLI_FAILED.
+int cli_fail(const dfd_error *err);
+
+// Whether progress bars should be drawn: stdout and stderr are terminals and output is not JSON.
+bool cli_show_progress(bool json);
+
+#endif

@@ -1,0 +1,284 @@
+// The dfdetect program as a user meets it: help and usage errors, probe and frames on real files,
+// one-line errors with exit code 1 for every bad input, and no partial output on failure.
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dfdetect/image/imageio.h"
+#include "dfdetect/util/alloc.h"
+#include "dfdetect/util/fileio.h"
+#include "test.h"
+
+typedef struct run_result {
+    int code;     // exit status
+    char *out;    // stdout (dfd_free)
+    char *err;    // stderr (dfd_free)
+    int err_lines;
+} run_result;
+
+static const char *fixture(const char *name)
+{
+    static char buf[8][1024];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", getenv("DFD_FIXTURES"), name);
+    return p;
+}
+
+static char *tmp_dir(void)
+{
+    static char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/dfd_test_cli_XXXXXX");
+    return mkdtemp(dir);
+}
+
+static char *slurp(const char *path)
+{
+    void *data = NULL;
+    size_t n;
+    if (dfd_file_read_all(&data, &n, path, 1 << 24, NULL) != DFD_OK) {
+        return dfd_strdup("");
+    }
+    return data;
+}
+
+// Run `dfdetect ARGS` (ARGS is a shell fragment), capturing stdout and stderr.
+static run_result run(const char *args)
+{
+    run_result r = { -1, NULL, NULL, 0 };
+    char *dir = tmp_dir();
+    char cmd[4096], out[128], err[128];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", getenv("DFDETECT_BIN"), args, out, err);
+    int st = system(cmd);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    for (const char *p = r.err; *p; p++) {
+        r.err_lines += *p == '\n';
+    }
+    unlink(out);
+    unlink(err);
+    rmdir(dir);
+    return r;
+}
+
+static void run_free(run_result *r)
+{
+    dfd_free(r->out);
+    dfd_free(r->err);
+}
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return 0;
+    }
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+// ---- help and usage ----
+
+static void help_lists_the_commands_and_exits_zero(void)
+{
+    run_result r = run("--help");
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_STR_CONTAINS(r.out, "probe");
+    CHECK_STR_CONTAINS(r.out, "frames");
+    run_free(&r);
+    r = run("--version");
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_STR_CONTAINS(r.out, "dfdetect ");
+    run_free(&r);
+    const char *cmds[] = { "help probe", "help frames", "probe --help", "frames --help" };
+    for (size_t i = 0; i < 4; i++) {
+        r = run(cmds[i]);
+        CHECK_EQ_INT(r.code, 0);
+        CHECK_STR_CONTAINS(r.out, "usage: dfdetect ");
+        run_free(&r);
+    }
+}
+
+static void usage_errors_exit_two_with_one_line(void)
+{
+    const char *bad[] = {
+        "",                        // no command
+        "nonsense",                // unknown command
+        "--bogus probe x",         // unknown global option
+        "help nonsense",           // help for an unknown command
+        "probe",                   // no video
+        "probe --bogus x.mp4",     // unknown option
+        "frames",                  // no video
+        "frames a.mp4 b.mp4",      // two videos
+        "frames x.mp4 --count 0",  // out of range
+        "frames x.mp4 --count ab", // not a number
+        "frames x.mp4 --count",    // missing value
+        "frames x.mp4 --sampling sideways",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run_result r = run(bad[i]);
+        if (r.code != 2) {
+            fprintf(stderr, "    '%s' exited %d\n", bad[i], r.code);
+        }
+        CHECK_EQ_INT(r.code, 2);
+        if (i > 0) { // bare `dfdetect` prints the usage text
+            CHECK_EQ_INT(r.err_lines, 1);
+            CHECK_STR_CONTAINS(r.err, "dfdetect: error: ");
+        }
+        run_free(&r);
+    }
+}
+
+// ---- probe ----
+
+static void probe_prints_the_facts_as_text_and_json(void)
+{
+    char args[1200];
+    snprintf(args, sizeof args, "probe '%s'", fixture("portrait_rot90.mp4"));
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_STR_CONTAINS(r.out, "640x360");
+    CHECK_STR_CONTAINS(r.out, "rotated 90 degrees: displayed 360x640");
+    CHECK_STR_CONTAINS(r.out, "90 (exact)");
+    CHECK_STR_CONTAINS(r.out, "audio       yes");
+    run_free(&r);
+
+    snprintf(args, sizeof args, "probe --json '%s' '%s'", fixture("vfr.mp4"),
+             fixture("text.mp4"));
+    r = run(args);
+    CHECK_EQ_INT(r.code, 1); // one of the two could not be read
+    CHECK_EQ_INT(r.err_lines, 1);
+    cJSON *doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    cJSON *videos = cJSON_GetObjectItem(doc, "videos");
+    REQUIRE(cJSON_GetArraySize(videos) == 2);
+    cJSON *v0 = cJSON_GetArrayItem(videos, 0), *v1 = cJSON_GetArrayItem(videos, 1);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(v0, "variable_frame_rate")));
+    CHECK_EQ_INT(cJSON_GetObjectItem(v0, "frames")->valuedouble, 150);
+    CHECK(strcmp(cJSON_GetObjectItem(v0, "frames_count")->valuestring, "exact") == 0);
+    cJSON *e = cJSON_GetObjectItem(v1, "error");
+    REQUIRE(e);
+    CHECK(strcmp(cJSON_GetObjectItem(e, "code")->valuestring, "format") == 0);
+    cJSON_Delete(doc);
+    run_free(&r);
+}
+
+static void every_bad_input_is_one_line_and_exit_one(void)
+{
+    const char *names[] = { "does_not_exist.mp4", "empty.mp4",     "text.mp4",
+                            "audio_only.m4a",     "truncated.mp4", "truncated_faststart.mp4",
+                            "absurd.y4m",         "zero_frames.y4m" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        for (int cmd = 0; cmd < 2; cmd++) {
+            char args[1200];
+            snprintf(args, sizeof args, cmd ? "frames '%s' --count 4" : "probe '%s'",
+                     fixture(names[i]));
+            run_result r = run(args);
+            if (r.code != 1 || r.err_lines != 1) {
+                fprintf(stderr, "    %s: exit %d, stderr: %s", args, r.code, r.err);
+            }
+            CHECK_EQ_INT(r.code, 1);
+            CHECK_EQ_INT(r.err_lines, 1);
+            CHECK_STR_CONTAINS(r.err, fixture(names[i]));
+            CHECK_EQ_INT(strlen(r.out), 0);
+            run_free(&r);
+        }
+    }
+    // A directory is a usage-level mistake, but still one line.
+    char args[1200];
+    snprintf(args, sizeof args, "probe '%s'", getenv("DFD_FIXTURES"));
+    run_result r = run(args);
+    CHECK(r.code != 0);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK_STR_CONTAINS(r.err, "directory");
+    run_free(&r);
+}
+
+// ---- frames ----
+
+static void frames_writes_pngs_and_a_contact_sheet(void)
+{
+    char *dir = tmp_dir();
+    REQUIRE(dir);
+    char args[1500], grid[128], frames_dir[128];
+    snprintf(grid, sizeof grid, "%s/sheet.png", dir);
+    snprintf(frames_dir, sizeof frames_dir, "%s/frames", dir);
+    snprintf(args, sizeof args, "frames '%s' --count 6 --sampling bursts --burst-len 3 --out '%s' "
+             "--grid '%s' --json", fixture("portrait_rot90.mp4"), frames_dir, grid);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    cJSON *doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    cJSON *frames = cJSON_GetObjectItem(doc, "frames");
+    CHECK_EQ_INT(cJSON_GetArraySize(frames), 6);
+    CHECK_EQ_INT(count_files(frames_dir), 6);
+    for (int i = 0; i < cJSON_GetArraySize(frames); i++) {
+        cJSON *f = cJSON_GetArrayItem(frames, i);
+        const char *file = cJSON_GetObjectItem(f, "file")->valuestring;
+        dfd_image img = { 0 };
+        CHECK_OK(dfd_image_read(&img, file, NULL));
+        CHECK_EQ_INT(img.w, 360); // upright
+        CHECK_EQ_INT(img.h, 640);
+        dfd_image_free(&img);
+    }
+    dfd_image sheet = { 0 };
+    CHECK_OK(dfd_image_read(&sheet, grid, NULL));
+    CHECK(sheet.w > 256 && sheet.h > 256);
+    dfd_image_free(&sheet);
+    cJSON_Delete(doc);
+    run_free(&r);
+    remove_tree(dir);
+}
+
+static void a_failed_frames_run_leaves_no_output(void)
+{
+    char *dir = tmp_dir();
+    REQUIRE(dir);
+    char args[1500], frames_dir[128];
+    snprintf(frames_dir, sizeof frames_dir, "%s/frames", dir);
+    // The frames can be written but the sheet cannot: everything is rolled back.
+    snprintf(args, sizeof args, "frames '%s' --count 4 --out '%s' --grid /nonexistent_dfd/s.png",
+             fixture("start_offset.mp4"), frames_dir);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK_STR_CONTAINS(r.err, "/nonexistent_dfd/s.png");
+    CHECK_EQ_INT(count_files(frames_dir), 0);
+    run_free(&r);
+    // A damaged video: nothing is written at all.
+    snprintf(args, sizeof args, "frames '%s' --count 4 --out '%s'", fixture("truncated.mp4"),
+             frames_dir);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(count_files(frames_dir), 0);
+    run_free(&r);
+    remove_tree(dir);
+}
+
+DFD_TEST_MAIN({ "help_lists_the_commands_and_exits_zero", help_lists_the_commands_and_exits_zero },
+              { "usage_errors_exit_two_with_one_line", usage_errors_exit_two_with_one_line },
+              { "probe_prints_the_facts_as_text_and_json",
+                probe_prints_the_facts_as_text_and_json },
+              { "every_bad_input_is_one_line_and_exit_one",
+                every_bad_input_is_one_line_and_exit_one },
+              { "frames_writes_pngs_and_a_contact_sheet", frames_writes_pngs_and_a_contact_sheet },
+              { "a_failed_frames_run_leaves_no_output", a_failed_frames_run_leaves_no_output })
