@@ -1,5 +1,6 @@
 # Thin wrapper over the README's two commands (make demo, make test) and a few conveniences.
 # The build itself is CMake; set-up (packages, models, demo image) is scripts/setup.sh.
+MAKEFLAGS += --no-print-directory
 BUILD     ?= build
 SAN_BUILD ?= build-san
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)

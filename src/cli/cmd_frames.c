@@ -109,7 +109,7 @@ static dfd_status write_grid(const dfd_frame_set *set, const dfd_video_info *inf
         label_ptrs[i] = labels[i];
     }
     const char *base = strrchr(info->path, '/');
-    char title[256];
+    char title[768]; // room for the longest path in info (512) and the numbers
     snprintf(title, sizeof title, "%s  %dx%d  %.2f fps  %zu frames (%s)",
              base ? base + 1 : info->path, info->display_width, info->display_height, info->fps,
              set->n, policy);

@@ -89,10 +89,10 @@ void dfd_draw_rect(dfd_image *img, int x, int y, int w, int h, int thickness,
         fill_box(img, x0, y0, x1, y1, px);
         return;
     }
-    fill_box(img, x0, y0, x1, y0 + t, px);          // top
-    fill_box(img, x0, y1 - t, x1, y1, px);          // bottom
-    fill_box(img, x0, y0 + t, x0 + t, y1 - t, px);  // left
-    fill_box(img, x1 - t, y0 + t, x1, y1 - t, px);  // right
+    fill_box(img, x0, y0, x1, y0 + t, px);         // top
+    fill_box(img, x0, y1 - t, x1, y1, px);         // bottom
+    fill_box(img, x0, y0 + t, x0 + t, y1 - t, px); // left
+    fill_box(img, x1 - t, y0 + t, x1, y1 - t, px); // right
 }
 
 // Liang-Barsky: shrink the parameter range [*t0, *t1] of p + t*d to where `p_i + t*d_i` lies in

@@ -58,7 +58,8 @@ void dfd_image_free(dfd_image *img)
 
 dfd_image dfd_image_view(const dfd_image *src, int x, int y, int w, int h)
 {
-    DFD_ASSERT(x >= 0 && y >= 0 && w >= 0 && h >= 0 && x + w <= src->w && y + h <= src->h);
+    // Written as subtractions so that no sum can overflow int.
+    DFD_ASSERT(x >= 0 && y >= 0 && w >= 0 && h >= 0 && x <= src->w - w && y <= src->h - h);
     dfd_image v = *src;
     v.w = w;
     v.h = h;
@@ -68,6 +69,10 @@ dfd_image dfd_image_view(const dfd_image *src, int x, int y, int w, int h)
 
 dfd_status dfd_image_copy(dfd_image *dst, const dfd_image *src)
 {
+    if (!src->data) {
+        memset(dst, 0, sizeof *dst);
+        return DFD_ERR_INVALID;
+    }
     dfd_status st = dfd_image_alloc(dst, src->w, src->h, src->c);
     if (st) {
         return st;

@@ -20,8 +20,8 @@ dfd_status dfd_jpeg_decode_rgb(dfd_image *img, const uint8_t *buf, size_t n, con
 // Check the dimensions a file header claims before anything is allocated for them:
 // DFD_ERR_FORMAT for 0, DFD_ERR_LIMIT above DFD_IMAGE_MAX_DIM per side or DFD_IMAGE_MAX_PIXELS
 // in total, with a message naming `name` and `kind` ("PNG", "JPEG").
-dfd_status dfd_image_check_header_dims(long long w, long long h, const char *name,
-                                       const char *kind, dfd_error *err);
+dfd_status dfd_image_check_header_dims(long long w, long long h, const char *name, const char *kind,
+                                       dfd_error *err);
 
 // True when img can be written by the encoders: pixels present, w, h >= 1, c in {1, 3, 4}.
 static inline int dfd_image_is_writable(const dfd_image *img)

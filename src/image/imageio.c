@@ -10,8 +10,8 @@
 
 static const uint8_t png_magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
-dfd_status dfd_image_check_header_dims(long long w, long long h, const char *name,
-                                       const char *kind, dfd_error *err)
+dfd_status dfd_image_check_header_dims(long long w, long long h, const char *name, const char *kind,
+                                       dfd_error *err)
 {
     if (w < 1 || h < 1) {
         return dfd_error_set(err, DFD_ERR_FORMAT, "%s: %s header gives an empty size %lldx%lld",

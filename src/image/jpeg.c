@@ -128,8 +128,7 @@ static dfd_status jpeg_decode(jpeg_ctx *c, const uint8_t *buf, size_t n, dfd_err
                                  c->name, c->msg);
         }
         if (c->code == DFD_ERR_LIMIT) {
-            return dfd_error_set(err, c->code, "%s: JPEG too large (libjpeg: %s)", c->name,
-                                 c->msg);
+            return dfd_error_set(err, c->code, "%s: JPEG too large (libjpeg: %s)", c->name, c->msg);
         }
         return dfd_error_set(err, DFD_ERR_FORMAT, "%s: truncated or corrupt JPEG (libjpeg: %s)",
                              c->name, c->msg);
@@ -140,8 +139,8 @@ static dfd_status jpeg_decode(jpeg_ctx *c, const uint8_t *buf, size_t n, dfd_err
     }
     jpeg_mem_src(d, buf, (unsigned long)n);
     (void)jpeg_read_header(d, TRUE); // TRUE: a tables-only stream is an error
-    dfd_status st = dfd_image_check_header_dims(d->image_width, d->image_height, c->name, "JPEG",
-                                                err);
+    dfd_status st =
+        dfd_image_check_header_dims(d->image_width, d->image_height, c->name, "JPEG", err);
     if (st) {
         return st;
     }
@@ -159,22 +158,21 @@ static dfd_status jpeg_decode(jpeg_ctx *c, const uint8_t *buf, size_t n, dfd_err
         st = c->row ? DFD_OK : DFD_ERR_NOMEM;
     }
     if (st) {
-        return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory for %dx%d JPEG", c->name, w,
-                             h);
+        return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory for %dx%d JPEG", c->name, w, h);
     }
     while (d->output_scanline < d->output_height) {
         int y = (int)d->output_scanline;
         JSAMPROW row = cmyk ? c->row : dfd_image_px(&c->img, 0, y);
         if (jpeg_read_scanlines(d, &row, 1) != 1) {
-            return dfd_error_set(err, DFD_ERR_FORMAT, "%s: JPEG ended at row %d of %d", c->name,
-                                 y, h);
+            return dfd_error_set(err, DFD_ERR_FORMAT, "%s: JPEG ended at row %d of %d", c->name, y,
+                                 h);
         }
         if (cmyk) {
             cmyk_to_rgb(dfd_image_px(&c->img, 0, y), c->row, w, d->saw_Adobe_marker);
         }
     }
-    // jpeg_finish_decompress is skipped on purpose: it only reads on to EOI, and a file missing
-    // nothing but its EOI marker still gives a complete image. jpeg_destroy releases everything.
+    // jpeg_finish_decompress is not needed: it would only read on to EOI (data after the last
+    // scan does not change the pixels); jpeg_destroy_decompress releases everything.
     return DFD_OK;
 }
 
@@ -241,8 +239,7 @@ dfd_status dfd_jpeg_write(const char *path, const dfd_image *img, int quality, d
         return dfd_error_set(err, DFD_ERR_INVALID, "JPEG output path is empty");
     }
     if (!dfd_image_is_writable(img)) {
-        return dfd_error_set(err, DFD_ERR_INVALID, "%s: cannot write an empty image as JPEG",
-                             path);
+        return dfd_error_set(err, DFD_ERR_INVALID, "%s: cannot write an empty image as JPEG", path);
     }
     if (quality < 1 || quality > 100) {
         return dfd_error_set(err, DFD_ERR_INVALID, "%s: JPEG quality %d is not in 1..100", path,

@@ -139,8 +139,8 @@ static dfd_status png_decode(png_ctx *c, dfd_error *err)
         return dfd_error_set(err, DFD_ERR_FORMAT, "%s: truncated or corrupt PNG (libpng: %s)",
                              c->name, c->msg);
     }
-    c->png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, c, on_error, on_warning, c,
-                                      on_malloc, on_free);
+    c->png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, c, on_error, on_warning, c, on_malloc,
+                                      on_free);
     if (c->png) {
         c->info = png_create_info_struct(c->png);
     }
@@ -233,8 +233,8 @@ static dfd_status png_encode(png_ctx *c, const dfd_image *img, dfd_error *err)
         return dfd_error_set(err, DFD_ERR_IO, "%s: PNG encoding failed (libpng: %s)", c->name,
                              c->msg);
     }
-    c->png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, c, on_error, on_warning, c,
-                                       on_malloc, on_free);
+    c->png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, c, on_error, on_warning, c, on_malloc,
+                                       on_free);
     if (c->png) {
         c->info = png_create_info_struct(c->png);
     }
@@ -242,9 +242,9 @@ static dfd_status png_encode(png_ctx *c, const dfd_image *img, dfd_error *err)
         return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory encoding PNG", c->name);
     }
     png_set_write_fn(c->png, c, on_write, on_flush);
-    int type = img->c == 1 ? PNG_COLOR_TYPE_GRAY
-             : img->c == 3 ? PNG_COLOR_TYPE_RGB
-                           : PNG_COLOR_TYPE_RGB_ALPHA;
+    int type = img->c == 1   ? PNG_COLOR_TYPE_GRAY
+               : img->c == 3 ? PNG_COLOR_TYPE_RGB
+                             : PNG_COLOR_TYPE_RGB_ALPHA;
     png_set_IHDR(c->png, c->info, (png_uint_32)img->w, (png_uint_32)img->h, 8, type,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(c->png, 6);

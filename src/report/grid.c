@@ -11,7 +11,7 @@
 // Pixels between the bottom of a tile and the top of its label's text cell.
 #define LABEL_GAP 3
 
-dfd_grid_opts dfd_grid_default_opts(void)
+dfd_grid_opts dfd_grid_opts_default(void)
 {
     dfd_grid_opts o;
     memset(&o, 0, sizeof o);
@@ -61,9 +61,9 @@ dfd_status dfd_grid_render(dfd_image *out, const dfd_image *tiles, const char *c
                            size_t n, const dfd_grid_opts *opts)
 {
     memset(out, 0, sizeof *out);
-    const dfd_grid_opts o = opts ? *opts : dfd_grid_default_opts();
-    if (n == 0 || !tiles || o.cols < 0 || o.tile_width < 1 || o.tile_width > 4096 ||
-        o.margin < 0 || o.margin > 1024 || o.label_scale < 1 || o.label_scale > 16) {
+    const dfd_grid_opts o = opts ? *opts : dfd_grid_opts_default();
+    if (n == 0 || !tiles || o.cols < 0 || o.tile_width < 1 || o.tile_width > 4096 || o.margin < 0 ||
+        o.margin > 1024 || o.label_scale < 1 || o.label_scale > 16) {
         return DFD_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {

@@ -22,7 +22,8 @@ const char *dfd_status_str(dfd_status st)
     return status_names[st];
 }
 
-static void error_vset(dfd_error *err, dfd_status code, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+error_vset(dfd_error *err, dfd_status code, int errnum, const char *fmt, va_list ap)
 {
     err->code = code;
     err->sys_errno = errnum;

@@ -14,9 +14,9 @@
 #include "test.h"
 
 typedef struct run_result {
-    int code;     // exit status
-    char *out;    // stdout (dfd_free)
-    char *err;    // stderr (dfd_free)
+    int code;  // exit status
+    char *out; // stdout (dfd_free)
+    char *err; // stderr (dfd_free)
     int err_lines;
 } run_result;
 
@@ -162,8 +162,7 @@ static void probe_prints_the_facts_as_text_and_json(void)
     CHECK_STR_CONTAINS(r.out, "audio       yes");
     run_free(&r);
 
-    snprintf(args, sizeof args, "probe --json '%s' '%s'", fixture("vfr.mp4"),
-             fixture("text.mp4"));
+    snprintf(args, sizeof args, "probe --json '%s' '%s'", fixture("vfr.mp4"), fixture("text.mp4"));
     r = run(args);
     CHECK_EQ_INT(r.code, 1); // one of the two could not be read
     CHECK_EQ_INT(r.err_lines, 1);
@@ -184,8 +183,8 @@ static void probe_prints_the_facts_as_text_and_json(void)
 
 static void every_bad_input_is_one_line_and_exit_one(void)
 {
-    const char *names[] = { "does_not_exist.mp4", "empty.mp4",     "text.mp4",
-                            "audio_only.m4a",     "truncated.mp4", "truncated_faststart.mp4",
+    const char *names[] = { "does_not_exist.mp4", "empty.mp4",      "text.mp4",
+                            "audio_only.m4a",     "truncated.mp4",  "truncated_faststart.mp4",
                             "absurd.y4m",         "zero_frames.y4m" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         for (int cmd = 0; cmd < 2; cmd++) {
@@ -222,8 +221,10 @@ static void frames_writes_pngs_and_a_contact_sheet(void)
     char args[1500], grid[128], frames_dir[128];
     snprintf(grid, sizeof grid, "%s/sheet.png", dir);
     snprintf(frames_dir, sizeof frames_dir, "%s/frames", dir);
-    snprintf(args, sizeof args, "frames '%s' --count 6 --sampling bursts --burst-len 3 --out '%s' "
-             "--grid '%s' --json", fixture("portrait_rot90.mp4"), frames_dir, grid);
+    snprintf(args, sizeof args,
+             "frames '%s' --count 6 --sampling bursts --burst-len 3 --out '%s' "
+             "--grid '%s' --json",
+             fixture("portrait_rot90.mp4"), frames_dir, grid);
     run_result r = run(args);
     CHECK_EQ_INT(r.code, 0);
     cJSON *doc = cJSON_Parse(r.out);

@@ -21,8 +21,8 @@ static inline void fill_pattern(dfd_image *img, unsigned seed)
         for (int x = 0; x < img->w; x++) {
             uint8_t *p = dfd_image_px(img, x, y);
             for (int ch = 0; ch < img->c; ch++) {
-                unsigned h = (unsigned)(x * 73856093) ^ (unsigned)(y * 19349663) ^
-                             (unsigned)(ch * 83492791) ^ seed;
+                unsigned h = (unsigned)x * 73856093u ^ (unsigned)y * 19349663u ^
+                             (unsigned)ch * 83492791u ^ seed;
                 h ^= h >> 13;
                 h *= 0x5bd1e995u;
                 h ^= h >> 15;

@@ -362,7 +362,8 @@ static void test_copy_rotate_crop_and_convert_fail_cleanly_without_memory(void)
     dfd_image_free(&src);
 }
 
-DFD_TEST_MAIN({ "alloc_rejects_bad_and_huge_dimensions", test_alloc_rejects_bad_and_huge_dimensions },
+DFD_TEST_MAIN({ "alloc_rejects_bad_and_huge_dimensions",
+                test_alloc_rejects_bad_and_huge_dimensions },
               { "alloc_zeroes_pixels_and_aligns_rows", test_alloc_zeroes_pixels_and_aligns_rows },
               { "view_shares_pixels_and_copy_is_independent",
                 test_view_shares_pixels_and_copy_is_independent },

@@ -40,8 +40,8 @@ static double ref_area(const dfd_image *s, int dw, int dh, int x, int y, int ch)
     double acc = 0.0;
     for (int j = (int)y0; j < s->h && j < y1; j++) {
         for (int i = (int)x0; i < s->w && i < x1; i++) {
-            acc += overlap(x0, x1, i, i + 1) * overlap(y0, y1, j, j + 1) *
-                   dfd_image_px(s, i, j)[ch];
+            acc +=
+                overlap(x0, x1, i, i + 1) * overlap(y0, y1, j, j + 1) * dfd_image_px(s, i, j)[ch];
         }
     }
     return acc / (fx * fy);
@@ -106,8 +106,8 @@ static void test_bilinear_downscale_samples_between_pixels(void)
 
 static void test_bilinear_matches_reference_for_many_sizes(void)
 {
-    static const int sizes[][4] = { { 13, 7, 5, 3 },   { 5, 3, 13, 7 },  { 16, 16, 9, 31 },
-                                    { 1, 1, 4, 5 },    { 40, 2, 7, 1 },  { 64, 48, 64, 48 },
+    static const int sizes[][4] = { { 13, 7, 5, 3 },    { 5, 3, 13, 7 }, { 16, 16, 9, 31 },
+                                    { 1, 1, 4, 5 },     { 40, 2, 7, 1 }, { 64, 48, 64, 48 },
                                     { 100, 60, 33, 17 } };
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         dfd_image src, dst;
@@ -174,8 +174,8 @@ static void test_area_five_to_three_weights_fractional_coverage(void)
 
 static void test_area_preserves_total_mass_for_fractional_factors(void)
 {
-    static const int sizes[][4] = { { 5, 5, 3, 3 },    { 7, 13, 3, 4 },    { 100, 37, 9, 10 },
-                                    { 31, 31, 1, 1 },  { 1920, 8, 256, 3 }, { 9, 9, 9, 2 } };
+    static const int sizes[][4] = { { 5, 5, 3, 3 },   { 7, 13, 3, 4 },     { 100, 37, 9, 10 },
+                                    { 31, 31, 1, 1 }, { 1920, 8, 256, 3 }, { 9, 9, 9, 2 } };
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         dfd_image src8;
         dfd_imagef src, dst;
@@ -187,7 +187,7 @@ static void test_area_preserves_total_mass_for_fractional_factors(void)
             for (int x = 0; x < src.w; x++) {
                 float v = (float)dfd_image_px(&src8, x, y)[0];
                 src.data[(size_t)y * src.stride + (size_t)x] = v;
-                mass_src += v;
+                mass_src += (double)v;
             }
         }
         CHECK_OK(dfd_imagef_alloc(&dst, sizes[k][2], sizes[k][3], 1));
@@ -195,7 +195,7 @@ static void test_area_preserves_total_mass_for_fractional_factors(void)
         double mass_dst = 0.0;
         for (int y = 0; y < dst.h; y++) {
             for (int x = 0; x < dst.w; x++) {
-                mass_dst += dst.data[(size_t)y * dst.stride + (size_t)x];
+                mass_dst += (double)dst.data[(size_t)y * dst.stride + (size_t)x];
             }
         }
         double ratio = (double)src.w * src.h / ((double)dst.w * dst.h);
@@ -224,8 +224,9 @@ static void test_area_preserves_total_mass_for_fractional_factors(void)
 
 static void test_constant_images_stay_constant_under_both_modes(void)
 {
-    static const int sizes[][4] = { { 8, 8, 3, 5 }, { 3, 5, 8, 8 }, { 17, 3, 4, 11 },
-                                    { 1, 1, 7, 2 }, { 640, 360, 224, 224 } };
+    static const int sizes[][4] = {
+        { 8, 8, 3, 5 }, { 3, 5, 8, 8 }, { 17, 3, 4, 11 }, { 1, 1, 7, 2 }, { 640, 360, 224, 224 }
+    };
     static const uint8_t v[4] = { 0, 255, 77, 128 };
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         for (int mode = 0; mode < DFD_RESIZE_MODE_COUNT; mode++) {

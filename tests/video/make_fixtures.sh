@@ -25,7 +25,7 @@ done
 
 ff() { ffmpeg -nostdin -v error -y "$@"; }
 
-# make NAME COMMAND...: run COMMAND writing to a temporary name (the last argument), then rename.
+# gen NAME COMMAND...: run COMMAND writing to a temporary name (the last argument), then rename.
 gen() {
     name=$1
     shift
@@ -106,7 +106,7 @@ fi
 
 # The demo clip: a slow pan and zoom over the astronaut portrait (no pattern).
 if [ -n "$astronaut" ] && [ -s "$astronaut" ]; then
-    make astronaut_pan.mp4 ff -loop 1 -framerate 30 -i "$astronaut" \
+    gen astronaut_pan.mp4 ff -loop 1 -framerate 30 -i "$astronaut" \
         -vf "zoompan=z='1+0.0015*on':x='(iw-iw/zoom)/2+on*0.3':y='(ih-ih/zoom)/3':d=1:s=640x640:fps=30" \
         -frames:v 150 -c:v libx264 -preset veryfast -pix_fmt yuv420p -f mp4 out
 fi

@@ -48,7 +48,8 @@ static inline uint8_t *dfd_image_px(const dfd_image *img, int x, int y)
     return img->data + (size_t)y * img->stride + (size_t)x * (size_t)img->c;
 }
 
-// Allocates *dst as a packed copy of src (dst must be empty or freed). Errors: DFD_ERR_NOMEM.
+// Allocates *dst as a packed copy of src (dst must be empty or freed).
+// Errors: DFD_ERR_INVALID (src is empty), DFD_ERR_NOMEM.
 dfd_status dfd_image_copy(dfd_image *dst, const dfd_image *src);
 
 // Allocates *dst rotated clockwise by `degrees_cw` (0, 90, 180 or 270; anything else is

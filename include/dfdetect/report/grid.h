@@ -4,8 +4,8 @@
 //
 // Layout (all in pixels; s = label_scale):
 //   margin | tile | margin | tile | ... | margin            (cols tiles per row)
-//   rows:  margin, [title: 2s-scaled text line, margin], then per row: the tiles, top-aligned,
-//          each with its label starting `label_gap` pixels under it, then margin.
+//   margin, [title: one text line at scale 2s, margin], then per row: the tiles, top-aligned,
+//   each with its label line (DFD_FONT_CELL_H * s tall) starting 3 pixels under it, then margin.
 // Every tile is scaled to tile_width keeping its aspect ratio (area filter when shrinking,
 // bilinear when enlarging), so portrait and landscape frames can be mixed; a row is as tall as
 // its tallest scaled tile plus one label line.
@@ -30,12 +30,12 @@ typedef struct dfd_grid_opts {
 
 // The defaults: automatic columns, 256-pixel tiles, 8-pixel margins, label scale 1, no title,
 // light grey text (230, 230, 230) on a dark grey (32, 32, 32) background.
-dfd_grid_opts dfd_grid_default_opts(void);
+dfd_grid_opts dfd_grid_opts_default(void);
 
 // Allocates *out (RGB) as a contact sheet of the n images in `tiles` (each c = 1, 3 or 4; any
 // sizes; borrowed for the call). labels[i] is drawn under tile i, shortened with ".." when wider
 // than the tile; `labels` may be NULL (no label lines at all) and any labels[i] may be NULL (no
-// label under that tile). opts NULL means dfd_grid_default_opts(). *out is overwritten (free it
+// label under that tile). opts NULL means dfd_grid_opts_default(). *out is overwritten (free it
 // first) and left empty on error.
 // Errors: DFD_ERR_INVALID (n == 0, an empty tile, options out of range), DFD_ERR_LIMIT (the sheet,
 // or a very tall scaled tile, would exceed DFD_IMAGE_MAX_DIM), DFD_ERR_NOMEM.
