@@ -28,22 +28,28 @@ static dfd_status check_dims(int w, int h, int c, size_t elem, size_t *stride, s
     return DFD_OK;
 }
 
-dfd_status dfd_image_alloc(dfd_image *img, int w, int h, int c)
+// Zeroed, aligned pixels for w x h x c elements of `elem` bytes; *stride in elements.
+static dfd_status alloc_pixels(void **data, size_t *stride, int w, int h, int c, size_t elem)
 {
-    memset(img, 0, sizeof *img);
-    size_t stride, bytes;
-    dfd_status st = check_dims(w, h, c, 1, &stride, &bytes);
+    size_t bytes;
+    dfd_status st = check_dims(w, h, c, elem, stride, &bytes);
     if (st) {
         return st;
     }
-    img->data = dfd_aligned_calloc(bytes);
-    if (!img->data) {
-        return DFD_ERR_NOMEM;
+    *data = dfd_aligned_calloc(bytes);
+    return *data ? DFD_OK : DFD_ERR_NOMEM;
+}
+
+dfd_status dfd_image_alloc(dfd_image *img, int w, int h, int c)
+{
+    memset(img, 0, sizeof *img);
+    void *data;
+    size_t stride;
+    dfd_status st = alloc_pixels(&data, &stride, w, h, c, 1);
+    if (st) {
+        return st;
     }
-    img->w = w;
-    img->h = h;
-    img->c = c;
-    img->stride = stride;
+    *img = (dfd_image){ .w = w, .h = h, .c = c, .stride = stride, .data = data };
     return DFD_OK;
 }
 
@@ -124,19 +130,13 @@ dfd_status dfd_image_rotate(dfd_image *dst, const dfd_image *src, int degrees_cw
 dfd_status dfd_imagef_alloc(dfd_imagef *img, int w, int h, int c)
 {
     memset(img, 0, sizeof *img);
-    size_t stride, bytes;
-    dfd_status st = check_dims(w, h, c, sizeof(float), &stride, &bytes);
+    void *data;
+    size_t stride;
+    dfd_status st = alloc_pixels(&data, &stride, w, h, c, sizeof(float));
     if (st) {
         return st;
     }
-    img->data = dfd_aligned_calloc(bytes);
-    if (!img->data) {
-        return DFD_ERR_NOMEM;
-    }
-    img->w = w;
-    img->h = h;
-    img->c = c;
-    img->stride = stride;
+    *img = (dfd_imagef){ .w = w, .h = h, .c = c, .stride = stride, .data = data };
     return DFD_OK;
 }
 

@@ -99,34 +99,31 @@ typedef struct job {
     dfd_status failure; // a conversion ran out of memory
 } job;
 
-// Slot of display index d in the wanted list, or -1.
-static long want_slot(const job *j, int64_t d)
+// Position of x in the ascending array a[0..n), or -1.
+static long find_sorted(const int64_t *a, size_t n, int64_t x)
 {
-    size_t lo = 0, hi = j->n_want;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (j->want[mid] < d) {
+        if (a[mid] < x) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    return (lo < j->n_want && j->want[lo] == d) ? (long)lo : -1;
+    return (lo < n && a[lo] == x) ? (long)lo : -1;
+}
+
+// Slot of display index d in the wanted list, or -1.
+static long want_slot(const job *j, int64_t d)
+{
+    return find_sorted(j->want, j->n_want, d);
 }
 
 // Display index of a timestamp, or -1.
 static int64_t display_of_pts(const vid_index *ix, int64_t pts)
 {
-    size_t lo = 0, hi = ix->n_frames;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ix->display_pts[mid] < pts) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return (lo < ix->n_frames && ix->display_pts[lo] == pts) ? (int64_t)lo : -1;
+    return find_sorted(ix->display_pts, ix->n_frames, pts);
 }
 
 static dfd_status open_decoder(job *j, dfd_error *err)

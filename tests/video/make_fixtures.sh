@@ -78,6 +78,28 @@ gen start_offset.mp4 ff -f lavfi -i "$(src 640x360 30 3)" -vf "$bits" \
 gen small_faststart.mp4 ff -f lavfi -i "$(src 640x360 30 4)" -vf "$bits" \
     -c:v libx264 -preset veryfast -pix_fmt yuv420p -movflags +faststart -f mp4 out
 
+# A raw H.264 elementary stream: no container timestamps, so sampling must scan forward.
+gen raw.h264 ff -i "$dir/start_offset.mp4" -c copy -bsf:v h264_mp4toannexb -f h264 out
+# Colour patches #D02020 #20C040 #3040D0 #E0C020 side by side, converted with a stated matrix
+# and labelled with it, each against the size heuristic for unlabelled video (BT.601 below 720
+# lines, BT.709 from 720): only a decoder that honours the label gets the colours right.
+patches() { # WIDTH HEIGHT MATRIX_FOR_SCALE
+    pw=$(($1 / 4))
+    for c in D02020 20C040 3040D0 E0C020; do
+        printf ' -f lavfi -i color=c=0x%s:s=%sx%s:r=30:d=0.2' "$c" "$pw" "$2"
+    done
+}
+# shellcheck disable=SC2046
+gen colors_bt709.mp4 ff $(patches 640 360) \
+    -filter_complex "[0][1][2][3]hstack=inputs=4,format=rgb24,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p" \
+    -colorspace bt709 -color_primaries bt709 -color_trc bt709 -color_range tv \
+    -c:v libx264 -preset veryfast -f mp4 out
+# shellcheck disable=SC2046
+gen colors_bt601.mp4 ff $(patches 1280 720) \
+    -filter_complex "[0][1][2][3]hstack=inputs=4,format=rgb24,scale=out_color_matrix=bt601:out_range=tv,format=yuv420p" \
+    -colorspace smpte170m -color_primaries smpte170m -color_trc smpte170m -color_range tv \
+    -c:v libx264 -preset veryfast -f mp4 out
+
 # ---- bad inputs ----
 gen audio_only.m4a ff -f lavfi -i sine=frequency=440:duration=1 -c:a aac -f mp4 out
 if [ ! -s "$dir/truncated.mp4" ]; then
