@@ -1,0 +1,416 @@
+// Reference kernels: straightforward C for every op, written to be obviously right (TensorFlow /
+// TF.js semantics) rather than fast. Every fast kernel is tested against these. Loops run in
+// parallel over independent output rows with OpenMP when it is enabled; each thread writes its
+// own rows and every sum runs in a fixed order, so results do not depend on the thread count.
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+// ---- activations ----
+
+void nn_act_apply(float *x, size_t n, int c, const dfd_act *act, const float *slopes)
+{
+    switch (act->kind) {
+    case DFD_ACT_NONE:
+    case DFD_ACT_COUNT:
+        return;
+    case DFD_ACT_RELU:
+        for (size_t i = 0; i < n; i++) {
+            x[i] = x[i] > 0 ? x[i] : 0;
+        }
+        return;
+    case DFD_ACT_CLIP:
+        for (size_t i = 0; i < n; i++) {
+            x[i] = fminf(fmaxf(x[i], act->lo), act->hi);
+        }
+        return;
+    case DFD_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) {
+            x[i] = x[i] < 0 ? act->alpha * x[i] : x[i];
+        }
+        return;
+    case DFD_ACT_PRELU:
+        for (size_t i = 0; i < n; i++) {
+            x[i] = x[i] < 0 ? slopes[i % (size_t)c] * x[i] : x[i];
+        }
+        return;
+    case DFD_ACT_ELU:
+        for (size_t i = 0; i < n; i++) {
+            x[i] = x[i] < 0 ? act->alpha * (float)expm1((double)x[i]) : x[i];
+        }
+        return;
+    case DFD_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
+        }
+        return;
+    case DFD_ACT_TANH:
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (float)tanh((double)x[i]);
+        }
+        return;
+    }
+}
+
+// Epilogue of conv and matmul on one row of c outputs: residual, then activation.
+static void epilogue(float *y, const float *res, int c, const dfd_node *n)
+{
+    if (res) {
+        for (int i = 0; i < c; i++) {
+            y[i] += res[i];
+        }
+    }
+    nn_act_apply(y, (size_t)c, c, &n->act, n->alpha.data);
+}
+
+// ---- conv2d ----
+// x: (N, H, W, IC)   weight: (KH, KW, IC/G, OC)   y: (N, OH, OW, OC)
+
+static void conv2d_ref(const nn_args *a)
+{
+    const dfd_node *n = a->node;
+    const dfd_tensor *x = a->in[0], *wt = &n->weight;
+    dfd_tensor *y = a->out;
+    const dfd_window *w = &n->a.conv.win;
+    const int N = x->shape[0], H = x->shape[1], W = x->shape[2], IC = x->shape[3];
+    const int OH = y->shape[1], OW = y->shape[2], OC = y->shape[3];
+    const int G = n->a.conv.groups, ICG = IC / G, OCG = OC / G;
+    const long rows = (long)N * OH;
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+    for (long r = 0; r < rows; r++) {
+        int b = (int)(r / OH), oy = (int)(r % OH);
+        for (int ox = 0; ox < OW; ox++) {
+            float *acc = y->data + (((size_t)b * OH + oy) * OW + ox) * OC;
+            for (int o = 0; o < OC; o++) {
+                acc[o] = n->bias.rank ? n->bias.data[o] : 0.0f;
+            }
+            for (int ky = 0; ky < w->kh; ky++) {
+                int iy = oy * w->sh - w->pads[0] + ky * w->dh;
+                if (iy < 0 || iy >= H) {
+                    continue;
+                }
+                for (int kx = 0; kx < w->kw; kx++) {
+                    int ix = ox * w->sw - w->pads[2] + kx * w->dw;
+                    if (ix < 0 || ix >= W) {
+                        continue;
+                    }
+                    const float *xp = x->data + (((size_t)b * H + iy) * W + ix) * IC;
+                    const float *wp = wt->data + ((size_t)ky * w->kw + kx) * ICG * OC;
+                    for (int g = 0; g < G; g++) {
+                        for (int ic = 0; ic < ICG; ic++) {
+                            float xv = xp[g * ICG + ic];
+                            const float *wr = wp + (size_t)ic * OC + (size_t)g * OCG;
+                            float *ar = acc + (size_t)g * OCG;
+                            for (int o = 0; o < OCG; o++) {
+                                ar[o] += xv * wr[o];
+                            }
+                        }
+                    }
+                }
+            }
+            const float *res =
+                a->residual ? a->residual->data + (((size_t)b * OH + oy) * OW + ox) * OC : NULL;
+            epilogue(acc, res, OC, n);
+        }
+    }
+}
+
+// ---- matmul ----
+// x: (M, K)   weight: (K, OC)   y: (M, OC)
+
+static void matmul_ref(const nn_args *a)
+{
+    const dfd_node *n = a->node;
+    const dfd_tensor *x = a->in[0], *wt = &n->weight;
+    const int M = x->shape[0], K = x->shape[1], OC = wt->shape[1];
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+    for (int m = 0; m < M; m++) {
+        float *y = a->out->data + (size_t)m * OC;
+        for (int o = 0; o < OC; o++) {
+            y[o] = n->bias.rank ? n->bias.data[o] : 0.0f;
+        }
+        const float *xr = x->data + (size_t)m * K;
+        for (int k = 0; k < K; k++) {
+            const float *wr = wt->data + (size_t)k * OC;
+            for (int o = 0; o < OC; o++) {
+                y[o] += xr[k] * wr[o];
+            }
+        }
+        epilogue(y, a->residual ? a->residual->data + (size_t)m * OC : NULL, OC, n);
+    }
+}
+
+// ---- element-wise binary with broadcasting ----
+
+// Strides (in elements) of t seen as rank-r (right-aligned), 0 where t broadcasts.
+static void broadcast_strides(long st[DFD_MAX_RANK], const dfd_tensor *t, const int *oshape, int r)
+{
+    long s = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        int ti = i - (r - t->rank);
+        int d = ti >= 0 ? t->shape[ti] : 1;
+        st[i] = (d == 1 && oshape[i] != 1) ? 0 : s;
+        s *= d;
+    }
+}
+
+static float binary_op(dfd_op op, float x, float y)
+{
+    switch (op) {
+    case DFD_OP_ADD:
+        return x + y;
+    case DFD_OP_SUB:
+        return x - y;
+    case DFD_OP_MUL:
+        return x * y;
+    case DFD_OP_MAXIMUM:
+        return x > y ? x : (x != x ? x : y); // NaN propagates, as in TF
+    case DFD_OP_MINIMUM:
+        return x < y ? x : (x != x ? x : y);
+    default:
+        return 0;
+    }
+}
+
+static void binary_ref(const nn_args *a)
+{
+    const dfd_tensor *x = a->in[0], *y = a->in[1];
+    dfd_tensor *o = a->out;
+    const int r = o->rank;
+    int os[DFD_MAX_RANK] = { 1, 1, 1, 1 };
+    for (int i = 0; i < r; i++) {
+        os[i] = o->shape[i];
+    }
+    long sx[DFD_MAX_RANK] = { 0 }, sy[DFD_MAX_RANK] = { 0 };
+    broadcast_strides(sx, x, os, r);
+    broadcast_strides(sy, y, os, r);
+    // Walk the output as (outer rows) x (last dimension).
+    const int last = os[r - 1];
+    long rows = 1;
+    for (int i = 0; i < r - 1; i++) {
+        rows *= os[i];
+    }
+    const dfd_op op = a->node->op;
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+    for (long row = 0; row < rows; row++) {
+        long rem = row, ox = 0, oy = 0;
+        for (int i = r - 2; i >= 0; i--) {
+            long idx = rem % os[i];
+            rem /= os[i];
+            ox += idx * sx[i];
+            oy += idx * sy[i];
+        }
+        float *out = o->data + row * last;
+        for (int k = 0; k < last; k++) {
+            out[k] = binary_op(op, x->data[ox + k * sx[r - 1]], y->data[oy + k * sy[r - 1]]);
+        }
+    }
+}
+
+// ---- unary ----
+
+static void act_ref(const nn_args *a)
+{
+    size_t n = dfd_tensor_numel(a->out);
+    const int c = a->out->shape[a->out->rank - 1];
+    if (a->out->data != a->in[0]->data) {
+        memcpy(a->out->data, a->in[0]->data, n * sizeof(float));
+    }
+    nn_act_apply(a->out->data, n, c, &a->node->act, a->node->alpha.data);
+}
+
+static void softmax_ref(const nn_args *a)
+{
+    const int c = a->out->shape[a->out->rank - 1];
+    const long rows = (long)(dfd_tensor_numel(a->out) / (size_t)c);
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+    for (long r = 0; r < rows; r++) {
+        const float *x = a->in[0]->data + r * c;
+        float *y = a->out->data + r * c;
+        float mx = -INFINITY;
+        for (int k = 0; k < c; k++) {
+            mx = fmaxf(mx, x[k]);
+        }
+        double sum = 0;
+        for (int k = 0; k < c; k++) {
+            sum += exp((double)x[k] - (double)mx);
+        }
+        for (int k = 0; k < c; k++) {
+            y[k] = (float)(exp((double)x[k] - (double)mx) / sum);
+        }
+    }
+}
+
+// ---- pooling ----
+// x: (N, H, W, C) -> y: (N, OH, OW, C). Padded cells take no part (TF): max ignores them and the
+// average divides by the number of real cells in the window.
+
+static void pool_ref(const nn_args *a)
+{
+    const dfd_tensor *x = a->in[0];
+    dfd_tensor *y = a->out;
+    const dfd_window *w = &a->node->a.pool;
+    const bool is_max = a->node->op == DFD_OP_MAXPOOL;
+    const int N = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3];
+    const int OH = y->shape[1], OW = y->shape[2];
+    const long rows = (long)N * OH;
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+    for (long r = 0; r < rows; r++) {
+        int b = (int)(r / OH), oy = (int)(r % OH);
+        for (int ox = 0; ox < OW; ox++) {
+            float *out = y->data + (((size_t)b * OH + oy) * OW + ox) * C;
+            for (int c = 0; c < C; c++) {
+                out[c] = is_max ? -FLT_MAX : 0.0f;
+            }
+            int count = 0;
+            for (int ky = 0; ky < w->kh; ky++) {
+                int iy = oy * w->sh - w->pads[0] + ky;
+                if (iy < 0 || iy >= H) {
+                    continue;
+                }
+                for (int kx = 0; kx < w->kw; kx++) {
+                    int ix = ox * w->sw - w->pads[2] + kx;
+                    if (ix < 0 || ix >= W) {
+                        continue;
+                    }
+                    const float *in = x->data + (((size_t)b * H + iy) * W + ix) * C;
+                    count++;
+                    for (int c = 0; c < C; c++) {
+                        out[c] = is_max ? fmaxf(out[c], in[c]) : out[c] + in[c];
+                    }
+                }
+            }
+            if (!is_max && count > 0) {
+                for (int c = 0; c < C; c++) {
+                    out[c] /= (float)count;
+                }
+            }
+        }
+    }
+}
+
+// ---- layout ops ----
+
+static void pad_ref(const nn_args *a)
+{
+    const dfd_tensor *x = a->in[0];
+    dfd_tensor *y = a->out;
+    const dfd_node *n = a->node;
+    int xs[4] = { 1, 1, 1, 1 }, ys[4] = { 1, 1, 1, 1 }, bf[4] = { 0, 0, 0, 0 };
+    const int off = 4 - x->rank; // right-align to rank 4
+    for (int i = 0; i < x->rank; i++) {
+        xs[off + i] = x->shape[i];
+        ys[off + i] = y->shape[i];
+        bf[off + i] = n->a.pad.before[i];
+    }
+    size_t total = dfd_tensor_numel(y);
+    for (size_t i = 0; i < total; i++) {
+        y->data[i] = n->a.pad.value;
+    }
+    const long rows = (long)xs[0] * xs[1] * xs[2];
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+    for (long r = 0; r < rows; r++) {
+        int i2 = (int)(r % xs[2]), i1 = (int)(r / xs[2] % xs[1]), i0 = (int)(r / xs[2] / xs[1]);
+        const float *src = x->data + (size_t)r * xs[3];
+        float *dst =
+            y->data +
+            ((((size_t)(i0 + bf[0]) * ys[1] + i1 + bf[1]) * ys[2] + i2 + bf[2]) * ys[3] + bf[3]);
+        memcpy(dst, src, (size_t)xs[3] * sizeof(float));
+    }
+}
+
+static void reshape_ref(const nn_args *a)
+{
+    // A view: the session gives input and output the same storage; copy only if it did not.
+    if (a->out->data != a->in[0]->data) {
+        memcpy(a->out->data, a->in[0]->data, dfd_tensor_numel(a->out) * sizeof(float));
+    }
+}
+
+static void mean_ref(const nn_args *a)
+{
+    const dfd_tensor *x = a->in[0];
+    const int N = x->shape[0], HW = x->shape[1] * x->shape[2], C = x->shape[3];
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+    for (int b = 0; b < N; b++) {
+        for (int c = 0; c < C; c++) {
+            double s = 0;
+            for (int p = 0; p < HW; p++) {
+                s += (double)x->data[((size_t)b * HW + p) * C + c];
+            }
+            a->out->data[(size_t)b * C + c] = (float)(s / HW);
+        }
+    }
+}
+
+static void concat_ref(const nn_args *a)
+{
+    const int axis = a->node->a.concat.axis;
+    const dfd_tensor *y = a->out;
+    long outer = 1, inner = 1;
+    for (int i = 0; i < axis; i++) {
+        outer *= y->shape[i];
+    }
+    for (int i = axis + 1; i < y->rank; i++) {
+        inner *= y->shape[i];
+    }
+    long y_row = (long)y->shape[axis] * inner, at = 0;
+    for (int k = 0; k < a->n_in; k++) {
+        const dfd_tensor *x = a->in[k];
+        long x_row = (long)x->shape[axis] * inner;
+        for (long o = 0; o < outer; o++) {
+            memcpy(y->data + o * y_row + at, x->data + o * x_row, (size_t)x_row * sizeof(float));
+        }
+        at += x_row;
+    }
+}
+
+// TF ResizeBilinear (as TF.js's CPU backend computes it).
+static void resize_ref(const nn_args *a)
+{
+    const dfd_tensor *x = a->in[0];
+    dfd_tensor *y = a->out;
+    const dfd_node *n = a->node;
+    const int N = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3];
+    const int OH = y->shape[1], OW = y->shape[2];
+    const bool ac = n->a.resize.align_corners, hp = n->a.resize.half_pixel_centers;
+    const double sy = (ac && OH > 1) ? (double)(H - 1) / (OH - 1) : (double)H / OH;
+    const double sx = (ac && OW > 1) ? (double)(W - 1) / (OW - 1) : (double)W / OW;
+    for (int b = 0; b < N; b++) {
+        for (int oy = 0; oy < OH; oy++) {
+            double fy = hp ? fmax(0.0, (oy + 0.5) * sy - 0.5) : oy * sy;
+            int y0 = (int)floor(fy), y1 = y0 + 1 < H ? y0 + 1 : H - 1;
+            y0 = y0 < H ? y0 : H - 1;
+            double dy = fy - floor(fy);
+            for (int ox = 0; ox < OW; ox++) {
+                double fx = hp ? fmax(0.0, (ox + 0.5) * sx - 0.5) : ox * sx;
+                int x0 = (int)floor(fx), x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+                x0 = x0 < W ? x0 : W - 1;
+                double dx = fx - floor(fx);
+                const float *p00 = x->data + (((size_t)b * H + y0) * W + x0) * C;
+                const float *p01 = x->data + (((size_t)b * H + y0) * W + x1) * C;
+                const float *p10 = x->data + (((size_t)b * H + y1) * W + x0) * C;
+                const float *p11 = x->data + (((size_t)b * H + y1) * W + x1) * C;
+                float *out = y->data + (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    double top = (double)p00[c] + (double)(p01[c] - p00[c]) * dx;
+                    double bot = (double)p10[c] + (double)(p11[c] - p10[c]) * dx;
+                    out[c] = (float)(top + (bot - top) * dy);
+                }
+            }
+        }
+    }
+}
+
+const nn_kernel nn_ref_kernels[DFD_OP_COUNT] = {
+    [DFD_OP_CONV2D] = conv2d_ref,   [DFD_OP_MATMUL] = matmul_ref,
+    [DFD_OP_ADD] = binary_ref,      [DFD_OP_SUB] = binary_ref,
+    [DFD_OP_MUL] = binary_ref,      [DFD_OP_MAXIMUM] = binary_ref,
+    [DFD_OP_MINIMUM] = binary_ref,  [DFD_OP_ACT] = act_ref,
+    [DFD_OP_SOFTMAX] = softmax_ref, [DFD_OP_MAXPOOL] = pool_ref,
+    [DFD_OP_AVGPOOL] = pool_ref,    [DFD_OP_PAD] = pad_ref,
+    [DFD_OP_RESHAPE] = reshape_ref, [DFD_OP_MEAN] = mean_ref,
+    [DFD_OP_CONCAT] = concat_ref,   [DFD_OP_RESIZE_BILINEAR] = resize_ref,
+};
