@@ -24,6 +24,7 @@ typedef struct cli_command {
 
 extern const cli_command cli_probe;
 extern const cli_command cli_frames;
+extern const cli_command cli_model;
 
 // ---- option parsing ----
 
