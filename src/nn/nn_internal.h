@@ -63,7 +63,7 @@ typedef void (*nn_kernel)(const nn_args *a);
 // Plain C reference kernel of each op (kernels_ref.c). RESHAPE is a no-op (a view).
 extern const nn_kernel nn_ref_kernels[DFD_OP_COUNT];
 
-// Fast kernels (kernels_fast.c): state prepared per session and node for fixed shapes.
+// Fast kernels (kernels_dnnl.c): state prepared per session and node for fixed shapes.
 typedef struct nn_fast nn_fast;
 
 // Prepare a fast kernel for a->node at the shapes in a (data pointers unused). *out = NULL and

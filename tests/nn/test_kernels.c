@@ -1,0 +1,373 @@
+// Kernels: the reference kernels against hand-computed TensorFlow semantics, and every fast
+// kernel against its reference on random shapes (odd sizes, strides 1 and 2, SAME and VALID,
+// dilation, grouped and depthwise convolution, every activation, residual adds, batch > 1).
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nn/nn_internal.h"
+#include "nn_test_util.h"
+#include "test.h"
+
+// ---- a one-node graph: x -> node -> y (plus an optional residual input) ----
+
+typedef struct one_node {
+    dfd_graph *g;
+    dfd_node *node; // valid until finalize
+    int x, res, y;
+} one_node;
+
+static dfd_status one_node_begin(one_node *o, dfd_op op, int rank, const int *xshape,
+                                 bool with_residual, const int *res_shape)
+{
+    memset(o, 0, sizeof *o);
+    o->res = -1;
+    dfd_status st = dfd_graph_create(&o->g);
+    if (!st) {
+        st = dfd_graph_add_value(o->g, "x", rank, xshape, &o->x);
+    }
+    if (!st) {
+        st = dfd_graph_add_input(o->g, o->x);
+    }
+    if (!st && with_residual) {
+        st = dfd_graph_add_value(o->g, "r", 4, res_shape, &o->res);
+        if (!st) {
+            st = dfd_graph_add_input(o->g, o->res);
+        }
+    }
+    if (!st) {
+        st = dfd_graph_add_value(o->g, "y", 0, NULL, &o->y);
+    }
+    if (!st) {
+        st = dfd_graph_add_node(o->g, op, "node", &o->x, 1, o->y, &o->node);
+    }
+    if (!st) {
+        o->node->residual = o->res;
+        st = dfd_graph_add_output(o->g, o->y, NULL, 0);
+    }
+    return st;
+}
+
+// Run the finalized graph on both backends with the same random inputs; returns the worst
+// relative error of fast against reference (and the output through *ref_out if wanted).
+static double run_both(dfd_graph *g, int batch, int *n_fast)
+{
+    dfd_session *s[2];
+    dfd_session_opts o = dfd_session_opts_default();
+    o.n_threads = 2;
+    for (int k = 0; k < 2; k++) {
+        o.backend = k ? DFD_BACKEND_REF : DFD_BACKEND_FAST;
+        if (dfd_session_create(&s[k], g, batch, &o, NULL) != DFD_OK) {
+            return INFINITY;
+        }
+    }
+    *n_fast = (int)dfd_session_n_fast(s[0]);
+    for (size_t i = 0; i < dfd_graph_n_inputs(g); i++) {
+        test_fill(dfd_session_input(s[0], i), 1.0f);
+        memcpy(dfd_session_input(s[1], i)->data, dfd_session_input(s[0], i)->data,
+               dfd_tensor_numel(dfd_session_input(s[0], i)) * sizeof(float));
+    }
+    dfd_session_run(s[0], NULL);
+    dfd_session_run(s[1], NULL);
+    double e = test_rel_err(dfd_session_output(s[0], 0), dfd_session_output(s[1], 0));
+    dfd_session_free(s[0]);
+    dfd_session_free(s[1]);
+    return e;
+}
+
+static dfd_act random_act(int k)
+{
+    dfd_act a = { (dfd_act_kind)(k % DFD_ACT_COUNT), 0, 0, 0 };
+    if (a.kind == DFD_ACT_CLIP) {
+        a.lo = -0.3f;
+        a.hi = 0.4f;
+    } else if (a.kind == DFD_ACT_LEAKY_RELU || a.kind == DFD_ACT_ELU) {
+        a.alpha = 0.3f;
+    }
+    return a;
+}
+
+static void fast_conv_matches_reference_on_random_shapes(void)
+{
+    test_rng_seed(1);
+    int checked = 0, fast_nodes = 0;
+    for (int trial = 0; trial < 60; trial++) {
+        const int H = test_rand_int(1, 23), W = test_rand_int(1, 23);
+        const int kind = trial % 3; // 0 dense, 1 depthwise, 2 grouped
+        int IC = test_rand_int(1, 21), G = 1, OC = test_rand_int(1, 37);
+        if (kind == 1) {
+            G = IC;
+            OC = IC * test_rand_int(1, 2);
+        } else if (kind == 2) {
+            G = test_rand_int(2, 4);
+            IC = G * test_rand_int(1, 6);
+            OC = G * test_rand_int(1, 6);
+        }
+        dfd_window win = { 0 };
+        win.kh = test_rand_int(1, 5);
+        win.kw = test_rand_int(1, 5);
+        win.sh = test_rand_int(1, 2);
+        win.sw = test_rand_int(1, 2);
+        win.dh = win.dw = trial % 7 == 0 ? 2 : 1;
+        win.padding = trial % 2 ? DFD_PAD_SAME : DFD_PAD_VALID;
+        int ekh = (win.kh - 1) * win.dh + 1, ekw = (win.kw - 1) * win.dw + 1;
+        if (win.padding == DFD_PAD_VALID && (H < ekh || W < ekw)) {
+            win.padding = DFD_PAD_SAME;
+        }
+        int xs[4] = { DFD_BATCH, H, W, IC };
+        // Output size to shape the residual (computed as the engine does).
+        int oh = win.padding == DFD_PAD_SAME ? (H + win.sh - 1) / win.sh : (H - ekh) / win.sh + 1;
+        int ow = win.padding == DFD_PAD_SAME ? (W + win.sw - 1) / win.sw : (W - ekw) / win.sw + 1;
+        int rs[4] = { DFD_BATCH, oh, ow, OC };
+        bool residual = trial % 4 == 1;
+        one_node o;
+        CHECK_OK(one_node_begin(&o, DFD_OP_CONV2D, 4, xs, residual, rs));
+        o.node->a.conv.win = win;
+        o.node->a.conv.groups = G;
+        int ws[4] = { win.kh, win.kw, IC / G, OC };
+        CHECK_OK(dfd_tensor_alloc(&o.node->weight, 4, ws));
+        test_fill(&o.node->weight, 0.5f);
+        if (trial % 5) {
+            CHECK_OK(dfd_tensor_alloc(&o.node->bias, 1, &OC));
+            test_fill(&o.node->bias, 0.5f);
+        }
+        o.node->act = random_act(trial);
+        if (o.node->act.kind == DFD_ACT_PRELU) {
+            CHECK_OK(dfd_tensor_alloc(&o.node->alpha, 1, &OC));
+            test_fill(&o.node->alpha, 0.5f);
+        }
+        dfd_finalize_opts fo = { .fuse = false };
+        dfd_error err;
+        dfd_status st = dfd_graph_finalize(o.g, &fo, "random conv", &err);
+        if (st) {
+            fprintf(stderr, "    %s\n", err.msg);
+        }
+        CHECK_OK(st);
+        int n_fast = 0;
+        double e = run_both(o.g, 1 + trial % 3, &n_fast);
+        fast_nodes += n_fast;
+        if (!(e < 1e-5)) {
+            fprintf(stderr,
+                    "    trial %d: %dx%d IC %d OC %d G %d k %dx%d s %dx%d d %d %s act %s%s: "
+                    "error %.2e\n",
+                    trial, H, W, IC, OC, G, win.kh, win.kw, win.sh, win.sw, win.dh,
+                    win.padding == DFD_PAD_SAME ? "SAME" : "VALID",
+                    dfd_act_name(o.node ? (dfd_act_kind)(trial % DFD_ACT_COUNT) : DFD_ACT_NONE),
+                    residual ? " +res" : "", e);
+        }
+        CHECK(e < 1e-5);
+        checked++;
+        dfd_graph_free(o.g);
+    }
+    CHECK_EQ_INT(checked, 60);
+    CHECK(fast_nodes >= 50); // oneDNN really ran (it may decline a rare shape)
+}
+
+static void fast_matmul_matches_reference_on_random_shapes(void)
+{
+    test_rng_seed(2);
+    for (int trial = 0; trial < 20; trial++) {
+        int K = test_rand_int(1, 300), OC = test_rand_int(1, 130);
+        int xs[2] = { DFD_BATCH, K };
+        one_node o;
+        CHECK_OK(one_node_begin(&o, DFD_OP_MATMUL, 2, xs, false, NULL));
+        int ws[2] = { K, OC };
+        CHECK_OK(dfd_tensor_alloc(&o.node->weight, 2, ws));
+        test_fill(&o.node->weight, 0.2f);
+        if (trial % 2) {
+            CHECK_OK(dfd_tensor_alloc(&o.node->bias, 1, &OC));
+            test_fill(&o.node->bias, 0.5f);
+        }
+        o.node->act = random_act(trial);
+        if (o.node->act.kind == DFD_ACT_PRELU) {
+            CHECK_OK(dfd_tensor_alloc(&o.node->alpha, 1, &OC));
+            test_fill(&o.node->alpha, 0.5f);
+        }
+        dfd_finalize_opts fo = { .fuse = false };
+        CHECK_OK(dfd_graph_finalize(o.g, &fo, "random matmul", NULL));
+        int n_fast = 0;
+        double e = run_both(o.g, 1 + trial % 9, &n_fast);
+        if (!(e < 1e-5)) {
+            fprintf(stderr, "    trial %d: K %d OC %d error %.2e\n", trial, K, OC, e);
+        }
+        CHECK(e < 1e-5);
+        dfd_graph_free(o.g);
+    }
+}
+
+// ---- reference kernels against hand-computed values ----
+
+// Build, finalize and run a one-node graph on the reference backend with a given input.
+static const dfd_tensor *run_ref(dfd_session **s, one_node *o, const float *x, size_t n)
+{
+    if (dfd_graph_finalize(o->g, NULL, "test", NULL) != DFD_OK) {
+        return NULL;
+    }
+    dfd_session_opts so = dfd_session_opts_default();
+    so.backend = DFD_BACKEND_REF;
+    if (dfd_session_create(s, o->g, 1, &so, NULL) != DFD_OK) {
+        return NULL;
+    }
+    memcpy(dfd_session_input(*s, 0)->data, x, n * sizeof(float));
+    dfd_session_run(*s, NULL);
+    return dfd_session_output(*s, 0);
+}
+
+static void same_padding_is_asymmetric_like_tensorflow(void)
+{
+    // 4x4 input of ones, 2x2 kernel of ones, stride 2... and a 3x3 kernel at stride 2 on 4x4:
+    // TF pads 0 on top/left and 1 on bottom/right, so the corner output sums 4 ones.
+    int xs[4] = { DFD_BATCH, 4, 4, 1 };
+    one_node o;
+    CHECK_OK(one_node_begin(&o, DFD_OP_CONV2D, 4, xs, false, NULL));
+    o.node->a.conv.win = (dfd_window){ 3, 3, 2, 2, 1, 1, DFD_PAD_SAME, { 0 } };
+    o.node->a.conv.groups = 1;
+    int ws[4] = { 3, 3, 1, 1 };
+    CHECK_OK(dfd_tensor_alloc(&o.node->weight, 4, ws));
+    for (int i = 0; i < 9; i++) {
+        o.node->weight.data[i] = 1;
+    }
+    float x[16];
+    for (int i = 0; i < 16; i++) {
+        x[i] = 1;
+    }
+    dfd_session *s = NULL;
+    const dfd_tensor *y = run_ref(&s, &o, x, 16);
+    REQUIRE(y);
+    CHECK_EQ_INT(y->shape[1], 2);
+    CHECK_EQ_INT(y->shape[2], 2);
+    // Output (0,0) covers rows/cols 0..2 (no top padding): 9 ones. (1,1) covers 2..4: row and
+    // column 4 are padding, so 4 ones. PyTorch-style symmetric padding would give 4 and 9.
+    CHECK_NEAR(y->data[0], 9, 0);
+    CHECK_NEAR(y->data[1], 6, 0);
+    CHECK_NEAR(y->data[2], 6, 0);
+    CHECK_NEAR(y->data[3], 4, 0);
+    dfd_session_free(s);
+    dfd_graph_free(o.g);
+}
+
+static void pooling_ignores_padded_cells(void)
+{
+    // 3x3 input 1..9, 2x2 window stride 2 SAME: pads one row/column at the bottom/right.
+    float x[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+    const float want_max[4] = { 5, 6, 8, 9 }, want_avg[4] = { 3, 4.5f, 7.5f, 9 };
+    for (int k = 0; k < 2; k++) {
+        int xs[4] = { DFD_BATCH, 3, 3, 1 };
+        one_node o;
+        CHECK_OK(one_node_begin(&o, k ? DFD_OP_AVGPOOL : DFD_OP_MAXPOOL, 4, xs, false, NULL));
+        o.node->a.pool = (dfd_window){ 2, 2, 2, 2, 1, 1, DFD_PAD_SAME, { 0 } };
+        dfd_session *s = NULL;
+        const dfd_tensor *y = run_ref(&s, &o, x, 9);
+        REQUIRE(y);
+        for (int i = 0; i < 4; i++) {
+            CHECK_NEAR(y->data[i], (k ? want_avg : want_max)[i], 1e-6);
+        }
+        dfd_session_free(s);
+        dfd_graph_free(o.g);
+    }
+}
+
+static void softmax_mean_pad_and_activations_match_definitions(void)
+{
+    // softmax of [0, ln 2, ln 3]: [1/6, 2/6, 3/6]
+    int xs2[2] = { DFD_BATCH, 3 };
+    one_node o;
+    CHECK_OK(one_node_begin(&o, DFD_OP_SOFTMAX, 2, xs2, false, NULL));
+    float x[3] = { 0, (float)log(2.0), (float)log(3.0) };
+    dfd_session *s = NULL;
+    const dfd_tensor *y = run_ref(&s, &o, x, 3);
+    REQUIRE(y);
+    CHECK_NEAR(y->data[0], 1.0 / 6, 1e-7);
+    CHECK_NEAR(y->data[2], 3.0 / 6, 1e-7);
+    dfd_session_free(s);
+    dfd_graph_free(o.g);
+
+    // mean over H, W of a 2x2x2 input
+    int xs4[4] = { DFD_BATCH, 2, 2, 2 };
+    CHECK_OK(one_node_begin(&o, DFD_OP_MEAN, 4, xs4, false, NULL));
+    float m[8] = { 1, 10, 2, 20, 3, 30, 4, 40 };
+    y = run_ref(&s, &o, m, 8);
+    REQUIRE(y && y->rank == 2);
+    CHECK_NEAR(y->data[0], 2.5, 1e-7);
+    CHECK_NEAR(y->data[1], 25, 1e-6);
+    dfd_session_free(s);
+    dfd_graph_free(o.g);
+
+    // channel padding (BlazeFace's skip connections): [.., 2] -> [.., 5] with 1 before, 2 after
+    int xs_p[4] = { DFD_BATCH, 1, 1, 2 };
+    CHECK_OK(one_node_begin(&o, DFD_OP_PAD, 4, xs_p, false, NULL));
+    o.node->a.pad.before[3] = 1;
+    o.node->a.pad.after[3] = 2;
+    float p[2] = { 7, 8 };
+    y = run_ref(&s, &o, p, 2);
+    REQUIRE(y && y->shape[3] == 5);
+    CHECK(y->data[0] == 0 && y->data[1] == 7 && y->data[2] == 8 && y->data[4] == 0);
+    dfd_session_free(s);
+    dfd_graph_free(o.g);
+
+    // activations at a few points
+    const struct {
+        dfd_act act;
+        float x, want;
+    } cases[] = {
+        { { DFD_ACT_RELU, 0, 0, 0 }, -2, 0 },
+        { { DFD_ACT_CLIP, 0, 0, 6 }, 7, 6 },
+        { { DFD_ACT_LEAKY_RELU, 0.2f, 0, 0 }, -2, -0.4f },
+        { { DFD_ACT_ELU, 1, 0, 0 }, -1, (float)(exp(-1.0) - 1) },
+        { { DFD_ACT_SIGMOID, 0, 0, 0 }, 0, 0.5f },
+        { { DFD_ACT_TANH, 0, 0, 0 }, 1, (float)tanh(1.0) },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float v = cases[i].x;
+        nn_act_apply(&v, 1, 1, &cases[i].act, NULL);
+        CHECK_NEAR(v, cases[i].want, 1e-6);
+    }
+}
+
+static void binary_ops_broadcast_channel_vectors_and_scalars(void)
+{
+    dfd_graph *g;
+    CHECK_OK(dfd_graph_create(&g));
+    int x, c, y, shape[4] = { DFD_BATCH, 2, 1, 3 };
+    CHECK_OK(dfd_graph_add_value(g, "x", 4, shape, &x));
+    CHECK_OK(dfd_graph_add_input(g, x));
+    dfd_tensor cv;
+    int three = 3;
+    CHECK_OK(dfd_tensor_alloc(&cv, 1, &three));
+    cv.data[0] = 10;
+    cv.data[1] = 20;
+    cv.data[2] = 30;
+    CHECK_OK(dfd_graph_add_const(g, "c", &cv, &c));
+    CHECK_OK(dfd_graph_add_value(g, "y", 0, NULL, &y));
+    int in[2] = { x, c };
+    dfd_node *n;
+    CHECK_OK(dfd_graph_add_node(g, DFD_OP_SUB, "sub", in, 2, y, &n));
+    CHECK_OK(dfd_graph_add_output(g, y, NULL, 0));
+    CHECK_OK(dfd_graph_finalize(g, NULL, "test", NULL));
+    dfd_session_opts so = dfd_session_opts_default();
+    so.backend = DFD_BACKEND_REF;
+    dfd_session *s;
+    CHECK_OK(dfd_session_create(&s, g, 2, &so, NULL));
+    for (int i = 0; i < 12; i++) {
+        dfd_session_input(s, 0)->data[i] = (float)i;
+    }
+    CHECK_OK(dfd_session_run(s, NULL));
+    const dfd_tensor *o = dfd_session_output(s, 0);
+    for (int i = 0; i < 12; i++) {
+        CHECK_NEAR(o->data[i], i - 10.0 * (i % 3 + 1), 0);
+    }
+    dfd_session_free(s);
+    dfd_graph_free(g);
+}
+
+DFD_TEST_MAIN({ "fast_conv_matches_reference_on_random_shapes",
+                fast_conv_matches_reference_on_random_shapes },
+              { "fast_matmul_matches_reference_on_random_shapes",
+                fast_matmul_matches_reference_on_random_shapes },
+              { "same_padding_is_asymmetric_like_tensorflow",
+                same_padding_is_asymmetric_like_tensorflow },
+              { "pooling_ignores_padded_cells", pooling_ignores_padded_cells },
+              { "softmax_mean_pad_and_activations_match_definitions",
+                softmax_mean_pad_and_activations_match_definitions },
+              { "binary_ops_broadcast_channel_vectors_and_scalars",
+                binary_ops_broadcast_channel_vectors_and_scalars })
