@@ -55,6 +55,38 @@ static const float *channel_const(const dfd_graph *g, int v, int c, bool *scalar
     return NULL;
 }
 
+// Whether value v is computed (directly or not) from node `target`'s output. Walks producers
+// backwards with an explicit stack; `seen` has one byte per node.
+static bool depends_on(const dfd_graph *g, int v, const dfd_node *target, char *seen)
+{
+    memset(seen, 0, g->n_nodes);
+    int stack[256];
+    int top = 0;
+    stack[top++] = v;
+    while (top > 0) {
+        int cur = stack[--top];
+        int p = g->values[cur].producer;
+        if (p < 0 || seen[p]) {
+            continue;
+        }
+        seen[p] = 1;
+        const dfd_node *n = &g->nodes[p];
+        if (n == target) {
+            return true;
+        }
+        for (int k = 0; k <= n->n_in; k++) {
+            int in = k < n->n_in ? n->in[k] : n->residual;
+            if (in >= 0) {
+                if (top == (int)(sizeof stack / sizeof stack[0])) {
+                    return true; // too deep to tell: assume the worst
+                }
+                stack[top++] = in;
+            }
+        }
+    }
+    return false;
+}
+
 // Index of the other input of a binary node, given one of them.
 static int other_input(const dfd_node *n, int v)
 {
@@ -144,7 +176,15 @@ static dfd_status fold(dfd_graph *g, dfd_node *n, size_t n_index, dfd_node *c, b
         const dfd_value *rv = &g->values[r], *ov = &g->values[n->out];
         bool same = rv->rank == ov->rank && rv->constant.rank == 0 &&
                     memcmp(rv->shape, ov->shape, sizeof rv->shape) == 0;
-        if (!same || (rv->producer >= 0 && (size_t)rv->producer >= n_index)) {
+        // The residual must not be computed from n itself (that would make a cycle); where it
+        // sits in the current order does not matter, the graph is sorted again after fusion.
+        char *seen = dfd_malloc(g->n_nodes ? g->n_nodes : 1);
+        if (!seen) {
+            return DFD_ERR_NOMEM;
+        }
+        bool cyclic = depends_on(g, r, n, seen);
+        dfd_free(seen);
+        if (!same || cyclic) {
             return DFD_OK;
         }
         n->residual = r;
