@@ -37,6 +37,7 @@ test-sanitize:
 
 bench: build
 	$(BUILD)/bench/decode
+	$(BUILD)/bench/nn --torch
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
