@@ -1,6 +1,7 @@
 // Fast kernels on oneDNN (C API): CONV2D (depthwise as grouped convolution) and MATMUL (inner
 // product), each one primitive with its whole fused epilogue as post-ops, in this order:
-// bias, + residual (binary add of a full-shape tensor), activation (eltwise or PReLU).
+// bias, + residual (binary add of a full-shape tensor), activation (eltwise or PReLU); and
+// MAXPOOL / AVGPOOL.
 // Measured on this machine (docs/PERFORMANCE.md): 1x1 and 3x3 convolutions at 95-100% of the
 // FP32 peak, depthwise at 20-35% (memory-bound, 3% of faceres' FLOPs).
 //
@@ -19,6 +20,8 @@
 #define MAX_ARGS 8
 
 struct nn_fast {
+    const dfd_node *node;
+    bool prelu_after; // PReLU as a pass over the output after the primitive (see build)
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     dnnl_primitive_t prim;
@@ -145,7 +148,12 @@ static dnnl_status_t reorder_weights(nn_fast *f, const dnnl_memory_desc_t *want,
 
 // Build the primitive from an operation descriptor, with post-ops for n's epilogue, and bind
 // every constant argument. `user_w` is the node's weight layout as oneDNN sees it.
-static dnnl_status_t build(nn_fast *f, const void *op_desc, const dfd_node *n,
+// Residual: when the session put the output in the residual's own buffer (the residual dies
+// here), the 'sum' post-op adds what is already in dst and keeps the fastest (brgconv) kernels;
+// otherwise a binary add of a full-shape tensor, which oneDNN 2.6 runs on older kernels.
+// PReLU: oneDNN 2.6 has the post-op but runs every f32 convolution that uses it on its generic
+// reference implementation (400-600x slower, measured), so it is a separate pass instead.
+static dnnl_status_t build(nn_fast *f, const void *op_desc, const dfd_node *n, bool in_place,
                            const dnnl_memory_desc_t *user_w, const dnnl_memory_desc_t *dst_md,
                            const dnnl_memory_desc_t *bias_md)
 {
@@ -160,13 +168,17 @@ static dnnl_status_t build(nn_fast *f, const void *op_desc, const dfd_node *n,
         (s = dnnl_post_ops_create(&po)) != dnnl_success) {
         goto done;
     }
-    if (n->residual >= 0) {
+    if (n->residual >= 0 && in_place) {
+        s = dnnl_post_ops_append_sum(po, 1.f);
+    } else if (n->residual >= 0) {
         residual_idx = dnnl_post_ops_len(po);
-        if ((s = dnnl_post_ops_append_binary(po, dnnl_binary_add, dst_md)) != dnnl_success) {
-            goto done;
-        }
+        s = dnnl_post_ops_append_binary(po, dnnl_binary_add, dst_md);
     }
-    if ((s = append_act(po, &n->act, &slope_idx)) != dnnl_success ||
+    if (s != dnnl_success) {
+        goto done;
+    }
+    f->prelu_after = n->act.kind == DFD_ACT_PRELU;
+    if ((s = f->prelu_after ? dnnl_success : append_act(po, &n->act, &slope_idx)) != dnnl_success ||
         (s = dnnl_primitive_attr_set_post_ops(attr, po)) != dnnl_success ||
         (s = dnnl_primitive_desc_create(&pd, op_desc, attr, f->engine, NULL)) != dnnl_success ||
         (s = dnnl_primitive_create(&f->prim, pd)) != dnnl_success) {
@@ -273,7 +285,8 @@ static dnnl_status_t prepare_conv(nn_fast *f, const nn_args *a)
     if (s == dnnl_success) {
         s = make_mem(&f->dst, &dst_md, f->engine, NULL);
     }
-    return s ? s : build(f, &cd, n, &w_user, &dst_md, &bias_md);
+    bool in_place = a->residual && a->residual->data == a->out->data;
+    return s ? s : build(f, &cd, n, in_place, &w_user, &dst_md, &bias_md);
 }
 
 // x: (M, K); weight (K, OC) is oneDNN's {OC, K} in tag ba.
@@ -291,11 +304,6 @@ static dnnl_status_t prepare_matmul(nn_fast *f, const nn_args *a)
         (s = dnnl_memory_desc_init_by_tag(&w_user, 2, wd, dnnl_f32, dnnl_ba))) {
         return s;
     }
-    // PReLU post-op slopes are described 4-D above; inner product wants them 2-D. Keep the
-    // reference kernel for that rare case.
-    if (n->act.kind == DFD_ACT_PRELU) {
-        return dnnl_unimplemented;
-    }
     dnnl_inner_product_desc_t ipd;
     s = dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src_md, &w_any,
                                              n->bias.rank ? &bias_md : NULL, &dst_md);
@@ -305,26 +313,97 @@ static dnnl_status_t prepare_matmul(nn_fast *f, const nn_args *a)
     if (s == dnnl_success) {
         s = make_mem(&f->dst, &dst_md, f->engine, NULL);
     }
-    return s ? s : build(f, &ipd, n, &w_user, &dst_md, &bias_md);
+    bool in_place = a->residual && a->residual->data == a->out->data;
+    return s ? s : build(f, &ipd, n, in_place, &w_user, &dst_md, &bias_md);
+}
+
+// x: (N, H, W, C) NHWC -> y: (N, OH, OW, C). TF semantics: padded cells never win a max and
+// are not counted in an average (oneDNN's avg_exclude_padding).
+static dnnl_status_t prepare_pool(nn_fast *f, const nn_args *a)
+{
+    const dfd_node *n = a->node;
+    const dfd_tensor *x = a->in[0], *y = a->out;
+    const dfd_window *w = &n->a.pool;
+    dnnl_memory_desc_t src_md, dst_md;
+    dnnl_dims_t sd = { x->shape[0], x->shape[3], x->shape[1], x->shape[2] };
+    dnnl_dims_t dd = { y->shape[0], y->shape[3], y->shape[1], y->shape[2] };
+    dnnl_dims_t strides = { w->sh, w->sw }, kernel = { w->kh, w->kw }, dil = { 0, 0 };
+    dnnl_dims_t pad_l = { w->pads[0], w->pads[2] }, pad_r = { w->pads[1], w->pads[3] };
+    dnnl_status_t s;
+    if ((s = dnnl_memory_desc_init_by_tag(&src_md, 4, sd, dnnl_f32, dnnl_nhwc)) ||
+        (s = dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, dnnl_nhwc))) {
+        return s;
+    }
+    dnnl_pooling_v2_desc_t pd_desc;
+    s = dnnl_pooling_v2_forward_desc_init(
+        &pd_desc, dnnl_forward_inference,
+        n->op == DFD_OP_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding, &src_md,
+        &dst_md, strides, kernel, dil, pad_l, pad_r);
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    if (s == dnnl_success) {
+        s = dnnl_primitive_attr_create(&attr);
+    }
+    if (s == dnnl_success) {
+        s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    }
+    if (s == dnnl_success) {
+        s = dnnl_primitive_desc_create(&pd, &pd_desc, attr, f->engine, NULL);
+    }
+    if (s == dnnl_success) {
+        s = dnnl_primitive_create(&f->prim, pd);
+    }
+    const dnnl_memory_desc_t *sp =
+        s == dnnl_success ? dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0) : NULL;
+    size_t sp_bytes = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (s == dnnl_success && sp_bytes) {
+        f->scratch_buf = dfd_aligned_alloc(sp_bytes);
+        s = f->scratch_buf ? make_mem(&f->scratch, sp, f->engine, f->scratch_buf)
+                           : dnnl_out_of_memory;
+    }
+    if (s == dnnl_success) {
+        s = make_mem(&f->src, &src_md, f->engine, NULL);
+    }
+    if (s == dnnl_success) {
+        s = make_mem(&f->dst, &dst_md, f->engine, NULL);
+    }
+    if (s == dnnl_success) {
+        add_arg(f, DNNL_ARG_SRC, f->src);
+        add_arg(f, DNNL_ARG_DST, f->dst);
+        if (f->scratch) {
+            add_arg(f, DNNL_ARG_SCRATCHPAD, f->scratch);
+        }
+    }
+    if (pd) {
+        dnnl_primitive_desc_destroy(pd);
+    }
+    if (attr) {
+        dnnl_primitive_attr_destroy(attr);
+    }
+    return s;
 }
 
 dfd_status nn_fast_prepare(nn_fast **out, const nn_args *a, dfd_error *err)
 {
     *out = NULL;
     const dfd_op op = a->node->op;
-    if (op != DFD_OP_CONV2D && op != DFD_OP_MATMUL) {
+    if (op != DFD_OP_CONV2D && op != DFD_OP_MATMUL && op != DFD_OP_MAXPOOL &&
+        op != DFD_OP_AVGPOOL) {
         return DFD_OK; // no fast kernel: the reference one runs
     }
     nn_fast *f = dfd_calloc(1, sizeof *f);
     if (!f) {
         return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", a->node->name);
     }
+    f->node = a->node;
     dnnl_status_t s = dnnl_engine_create(&f->engine, dnnl_cpu, 0);
     if (s == dnnl_success) {
         s = dnnl_stream_create(&f->stream, f->engine, dnnl_stream_default_flags);
     }
     if (s == dnnl_success) {
-        s = op == DFD_OP_CONV2D ? prepare_conv(f, a) : prepare_matmul(f, a);
+        s = op == DFD_OP_CONV2D   ? prepare_conv(f, a)
+            : op == DFD_OP_MATMUL ? prepare_matmul(f, a)
+                                  : prepare_pool(f, a);
     }
     if (s == dnnl_out_of_memory) {
         nn_fast_free(f);
@@ -354,4 +433,13 @@ void nn_fast_run(nn_fast *f, const nn_args *a)
         s = dnnl_stream_wait(f->stream);
     }
     DFD_ASSERT(s == dnnl_success); // shapes were fixed at preparation: a failure here is a bug
+    if (f->prelu_after) {
+        const dfd_tensor *y = a->out;
+        const int c = y->shape[y->rank - 1];
+        const long rows = (long)(dfd_tensor_numel(y) / (size_t)c);
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+        for (long r = 0; r < rows; r++) {
+            nn_act_apply(y->data + r * c, (size_t)c, c, &f->node->act, f->node->alpha.data);
+        }
+    }
 }

@@ -54,19 +54,13 @@ void nn_act_apply(float *x, size_t n, int c, const dfd_act *act, const float *sl
     }
 }
 
-// Epilogue of conv and matmul on one row of c outputs: residual, then activation.
-static void epilogue(float *y, const float *res, int c, const dfd_node *n)
-{
-    if (res) {
-        for (int i = 0; i < c; i++) {
-            y[i] += res[i];
-        }
-    }
-    nn_act_apply(y, (size_t)c, c, &n->act, n->alpha.data);
-}
-
 // ---- conv2d ----
 // x: (N, H, W, IC)   weight: (KH, KW, IC/G, OC)   y: (N, OH, OW, OC)
+// The residual may share y's memory (the session writes a conv in place over a skip tensor that
+// dies there), so each block of output channels is accumulated in a local buffer and the
+// residual is read before y is written.
+
+#define OC_BLOCK 256
 
 static void conv2d_ref(const nn_args *a)
 {
@@ -81,44 +75,52 @@ static void conv2d_ref(const nn_args *a)
 #pragma omp parallel for num_threads(a->n_threads) schedule(static)
     for (long r = 0; r < rows; r++) {
         int b = (int)(r / OH), oy = (int)(r % OH);
+        float acc[OC_BLOCK];
         for (int ox = 0; ox < OW; ox++) {
-            float *acc = y->data + (((size_t)b * OH + oy) * OW + ox) * OC;
-            for (int o = 0; o < OC; o++) {
-                acc[o] = n->bias.rank ? n->bias.data[o] : 0.0f;
-            }
-            for (int ky = 0; ky < w->kh; ky++) {
-                int iy = oy * w->sh - w->pads[0] + ky * w->dh;
-                if (iy < 0 || iy >= H) {
-                    continue;
+            size_t at = (((size_t)b * OH + oy) * OW + ox) * OC;
+            for (int o0 = 0; o0 < OC; o0 += OC_BLOCK) {
+                const int nb = OC - o0 < OC_BLOCK ? OC - o0 : OC_BLOCK;
+                for (int o = 0; o < nb; o++) {
+                    acc[o] = n->bias.rank ? n->bias.data[o0 + o] : 0.0f;
                 }
-                for (int kx = 0; kx < w->kw; kx++) {
-                    int ix = ox * w->sw - w->pads[2] + kx * w->dw;
-                    if (ix < 0 || ix >= W) {
+                for (int ky = 0; ky < w->kh; ky++) {
+                    int iy = oy * w->sh - w->pads[0] + ky * w->dh;
+                    if (iy < 0 || iy >= H) {
                         continue;
                     }
-                    const float *xp = x->data + (((size_t)b * H + iy) * W + ix) * IC;
-                    const float *wp = wt->data + ((size_t)ky * w->kw + kx) * ICG * OC;
-                    for (int g = 0; g < G; g++) {
-                        for (int ic = 0; ic < ICG; ic++) {
-                            float xv = xp[g * ICG + ic];
-                            const float *wr = wp + (size_t)ic * OC + (size_t)g * OCG;
-                            float *ar = acc + (size_t)g * OCG;
-                            for (int o = 0; o < OCG; o++) {
-                                ar[o] += xv * wr[o];
+                    for (int kx = 0; kx < w->kw; kx++) {
+                        int ix = ox * w->sw - w->pads[2] + kx * w->dw;
+                        if (ix < 0 || ix >= W) {
+                            continue;
+                        }
+                        const float *xp = x->data + (((size_t)b * H + iy) * W + ix) * IC;
+                        const float *wp = wt->data + ((size_t)ky * w->kw + kx) * ICG * OC;
+                        for (int o = 0; o < nb; o++) {
+                            const int oc = o0 + o, g = oc / OCG;
+                            const float *xg = xp + (size_t)g * ICG;
+                            float s = 0;
+                            for (int ic = 0; ic < ICG; ic++) {
+                                s += xg[ic] * wp[(size_t)ic * OC + oc];
                             }
+                            acc[o] += s;
                         }
                     }
                 }
+                if (a->residual) {
+                    const float *res = a->residual->data + at + o0;
+                    for (int o = 0; o < nb; o++) {
+                        acc[o] += res[o];
+                    }
+                }
+                memcpy(y->data + at + o0, acc, (size_t)nb * sizeof(float));
             }
-            const float *res =
-                a->residual ? a->residual->data + (((size_t)b * OH + oy) * OW + ox) * OC : NULL;
-            epilogue(acc, res, OC, n);
+            nn_act_apply(y->data + at, (size_t)OC, OC, &n->act, n->alpha.data);
         }
     }
 }
 
 // ---- matmul ----
-// x: (M, K)   weight: (K, OC)   y: (M, OC)
+// x: (M, K)   weight: (K, OC)   y: (M, OC); residual handled like conv2d's (may alias y).
 
 static void matmul_ref(const nn_args *a)
 {
@@ -127,18 +129,29 @@ static void matmul_ref(const nn_args *a)
     const int M = x->shape[0], K = x->shape[1], OC = wt->shape[1];
 #pragma omp parallel for num_threads(a->n_threads) schedule(static)
     for (int m = 0; m < M; m++) {
+        float acc[OC_BLOCK];
         float *y = a->out->data + (size_t)m * OC;
-        for (int o = 0; o < OC; o++) {
-            y[o] = n->bias.rank ? n->bias.data[o] : 0.0f;
-        }
         const float *xr = x->data + (size_t)m * K;
-        for (int k = 0; k < K; k++) {
-            const float *wr = wt->data + (size_t)k * OC;
-            for (int o = 0; o < OC; o++) {
-                y[o] += xr[k] * wr[o];
+        for (int o0 = 0; o0 < OC; o0 += OC_BLOCK) {
+            const int nb = OC - o0 < OC_BLOCK ? OC - o0 : OC_BLOCK;
+            for (int o = 0; o < nb; o++) {
+                acc[o] = n->bias.rank ? n->bias.data[o0 + o] : 0.0f;
             }
+            for (int k = 0; k < K; k++) {
+                const float *wr = wt->data + (size_t)k * OC + o0;
+                for (int o = 0; o < nb; o++) {
+                    acc[o] += xr[k] * wr[o];
+                }
+            }
+            if (a->residual) {
+                const float *res = a->residual->data + (size_t)m * OC + o0;
+                for (int o = 0; o < nb; o++) {
+                    acc[o] += res[o];
+                }
+            }
+            memcpy(y + o0, acc, (size_t)nb * sizeof(float));
         }
-        epilogue(y, a->residual ? a->residual->data + (size_t)m * OC : NULL, OC, n);
+        nn_act_apply(y, (size_t)OC, OC, &n->act, n->alpha.data);
     }
 }
 
@@ -277,8 +290,14 @@ static void pool_ref(const nn_args *a)
                     }
                     const float *in = x->data + (((size_t)b * H + iy) * W + ix) * C;
                     count++;
-                    for (int c = 0; c < C; c++) {
-                        out[c] = is_max ? fmaxf(out[c], in[c]) : out[c] + in[c];
+                    if (is_max) {
+                        for (int c = 0; c < C; c++) {
+                            out[c] = in[c] > out[c] ? in[c] : out[c];
+                        }
+                    } else {
+                        for (int c = 0; c < C; c++) {
+                            out[c] += in[c];
+                        }
                     }
                 }
             }

@@ -49,6 +49,7 @@ void dfd_session_free(dfd_session *s)
 }
 
 typedef struct root_info {
+    size_t bytes_hint; // elements of the value itself (a root's views have the same count)
     size_t bytes;
     long first, last; // node indices; inputs start at -1, outputs end at n_nodes
     size_t offset;
@@ -103,6 +104,9 @@ static dfd_status plan(dfd_session *s, dfd_error *err)
         r->first = -1;
         r->last = -1;
     }
+    for (size_t v = 0; v < nv; v++) {
+        ri[v].bytes_hint = dfd_tensor_numel(&s->vals[v]);
+    }
     for (size_t i = 0; i < nn; i++) {
         const dfd_node *n = &g->nodes[i];
         root_info *r = &ri[root[n->out]];
@@ -120,6 +124,31 @@ static dfd_status plan(dfd_session *s, dfd_error *err)
     for (size_t i = 0; i < g->n_outputs; i++) {
         if (g->values[g->outputs[i]].constant.rank == 0) {
             ri[root[g->outputs[i]]].last = (long)nn;
+        }
+    }
+    // A conv or matmul with a fused residual writes in place over the residual when nothing
+    // reads the residual afterwards (and it is not one of the node's inputs, which a window
+    // still reads): oneDNN then adds it with its cheap 'sum' post-op.
+    for (size_t i = 0; i < nn; i++) {
+        const dfd_node *n = &g->nodes[i];
+        if (n->residual < 0 || g->values[n->residual].constant.rank > 0) {
+            continue;
+        }
+        int rr = root[n->residual], ro = root[n->out];
+        bool reads_it = false;
+        for (int k = 0; k < n->n_in; k++) {
+            reads_it |= root[n->in[k]] == rr;
+        }
+        if (reads_it || rr == ro || ri[rr].last != (long)i || ri[rr].first < 0 ||
+            ri[rr].bytes_hint != ri[ro].bytes_hint) {
+            continue;
+        }
+        ri[rr].last = ri[ro].last;
+        ri[ro].used = false;
+        for (size_t v = 0; v < nv; v++) {
+            if (root[v] == ro) {
+                root[v] = rr;
+            }
         }
     }
     int n_roots = 0;
@@ -182,6 +211,29 @@ done:
     return st;
 }
 
+// oneDNN (OpenMP runtime) and our kernels take their team size from the calling thread's
+// OpenMP setting: set it for the session, and give the caller its own back afterwards.
+static int threads_enter(int n)
+{
+#ifdef _OPENMP
+    int prev = omp_get_max_threads();
+    omp_set_num_threads(n);
+    return prev;
+#else
+    (void)n;
+    return 0;
+#endif
+}
+
+static void threads_leave(int prev)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(prev);
+#else
+    (void)prev;
+#endif
+}
+
 static void node_args(nn_args *a, const dfd_session *s, size_t i)
 {
     const dfd_node *n = &s->g->nodes[i];
@@ -228,12 +280,16 @@ dfd_status dfd_session_create(dfd_session **out, const dfd_graph *g, int batch,
         }
     }
     dfd_status st = plan(s, err);
+    // oneDNN splits its work for the thread count in force when a primitive is created, so
+    // that must already be the session's.
+    int prev_threads = threads_enter(s->opts.n_threads);
     for (size_t i = 0; st == DFD_OK && s->opts.backend == DFD_BACKEND_FAST && i < g->n_nodes; i++) {
         nn_args a;
         node_args(&a, s, i);
         st = nn_fast_prepare(&s->fast[i], &a, err);
         s->n_fast += s->fast[i] != NULL;
     }
+    threads_leave(prev_threads);
     if (st) {
         dfd_session_free(s);
         return st;
@@ -257,10 +313,7 @@ dfd_status dfd_session_run(dfd_session *s, dfd_error *err)
     if (!s) {
         return dfd_error_set(err, DFD_ERR_INVALID, "session: NULL");
     }
-#ifdef _OPENMP
-    // oneDNN (OpenMP runtime) and our kernels take their team size from this thread's setting.
-    omp_set_num_threads(s->opts.n_threads);
-#endif
+    int prev_threads = threads_enter(s->opts.n_threads);
     for (size_t i = 0; i < s->g->n_nodes; i++) {
         nn_args a;
         node_args(&a, s, i);
@@ -270,6 +323,7 @@ dfd_status dfd_session_run(dfd_session *s, dfd_error *err)
             nn_ref_kernels[a.node->op](&a);
         }
     }
+    threads_leave(prev_threads);
     return DFD_OK;
 }
 
