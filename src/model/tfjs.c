@@ -956,6 +956,12 @@ static const cJSON *find_signature(const cJSON *root)
 
 dfd_status dfd_tfjs_load(dfd_graph **out, const char *path, dfd_error *err)
 {
+    return dfd_tfjs_load_opts(out, path, NULL, err);
+}
+
+dfd_status dfd_tfjs_load_opts(dfd_graph **out, const char *path, const dfd_finalize_opts *opts,
+                              dfd_error *err)
+{
     *out = NULL;
     void *text = NULL;
     size_t n;
@@ -1012,7 +1018,7 @@ dfd_status dfd_tfjs_load(dfd_graph **out, const char *path, dfd_error *err)
         st = add_outputs(&im, find_signature(root));
     }
     if (!st) {
-        dfd_finalize_opts fo = { .fuse = true };
+        dfd_finalize_opts fo = opts ? *opts : dfd_finalize_opts_default();
         st = dfd_graph_finalize(im.g, &fo, path, err);
     }
 done:

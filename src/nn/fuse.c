@@ -219,7 +219,45 @@ static dfd_status fold(dfd_graph *g, dfd_node *n, size_t n_index, dfd_node *c, b
     return DFD_OK;
 }
 
-dfd_status nn_fuse(dfd_graph *g)
+// Largest channel counts of a DWPW node: small pointwise convolutions are memory-bound (fusing
+// saves the round trip of the depthwise output); large ones run near peak on oneDNN anyway.
+#define DWPW_MAX_CHANNELS 32
+
+// b is a 1x1 stride-1 convolution whose input is a multiplier-1 depthwise convolution with no
+// epilogue that nothing else reads: make b a DWPW node reading the depthwise input.
+static bool try_dwpw(dfd_graph *g, dfd_node *b)
+{
+    const dfd_tensor *w = &b->weight;
+    const dfd_window *bw = &b->a.conv.win;
+    if (b->op != DFD_OP_CONV2D || b->a.conv.groups != 1 || w->shape[0] != 1 || w->shape[1] != 1 ||
+        bw->sh != 1 || bw->sw != 1 || bw->pads[0] || bw->pads[1] || bw->pads[2] || bw->pads[3] ||
+        w->shape[2] > DWPW_MAX_CHANNELS || w->shape[3] > DWPW_MAX_CHANNELS) {
+        return false;
+    }
+    int p = g->values[b->in[0]].producer;
+    if (p < 0 || sole_reader(g, b->in[0]) != b) {
+        return false;
+    }
+    dfd_node *a = &g->nodes[p];
+    const int c = a->weight.rank == 4 ? a->weight.shape[3] : -1;
+    if (a->op != DFD_OP_CONV2D || a->act.kind != DFD_ACT_NONE || a->residual >= 0 ||
+        a->a.conv.groups != c || a->weight.shape[2] != 1 || c != w->shape[2] ||
+        a->a.conv.win.dh != 1 || a->a.conv.win.dw != 1) {
+        return false;
+    }
+    b->op = DFD_OP_DWPW;
+    b->in[0] = a->in[0];
+    b->a.conv.win = a->a.conv.win;
+    b->a.conv.groups = 1;
+    b->weight2 = a->weight;
+    b->bias2 = a->bias;
+    memset(&a->weight, 0, sizeof a->weight);
+    memset(&a->bias, 0, sizeof a->bias);
+    a->op = DFD_OP_COUNT; // dead
+    return true;
+}
+
+dfd_status nn_fuse(dfd_graph *g, bool fuse_dwpw)
 {
     bool changed = true;
     while (changed) {
@@ -245,6 +283,9 @@ dfd_status nn_fuse(dfd_graph *g)
                 changed = true;
             }
         }
+    }
+    for (size_t i = 0; fuse_dwpw && i < g->n_nodes; i++) {
+        try_dwpw(g, &g->nodes[i]);
     }
     return DFD_OK;
 }

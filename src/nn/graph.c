@@ -11,7 +11,7 @@
 
 static const char *const op_names[DFD_OP_COUNT] = {
     "conv2d",  "matmul",  "add",     "sub", "mul",     "maximum", "minimum", "act",
-    "softmax", "maxpool", "avgpool", "pad", "reshape", "mean",    "concat",  "resize_bilinear",
+    "softmax", "maxpool", "avgpool", "pad", "reshape", "mean",    "concat",  "resize_bilinear", "dwpw",
 };
 
 static const char *const act_names[DFD_ACT_COUNT] = {
@@ -40,6 +40,14 @@ static void node_free(dfd_node *n)
     dfd_tensor_free(&n->weight);
     dfd_tensor_free(&n->bias);
     dfd_tensor_free(&n->alpha);
+    dfd_tensor_free(&n->weight2);
+    dfd_tensor_free(&n->bias2);
+}
+
+dfd_finalize_opts dfd_finalize_opts_default(void)
+{
+    dfd_finalize_opts o = { .fuse = true, .fuse_dwpw = nn_dwpw_fast_available() };
+    return o;
 }
 
 void dfd_graph_free(dfd_graph *g)
@@ -381,8 +389,9 @@ dfd_status dfd_graph_finalize(dfd_graph *g, const dfd_finalize_opts *opts, const
     for (size_t i = 0; st == DFD_OK && i < g->n_nodes; i++) {
         st = nn_infer_node(g, &g->nodes[i], what, err);
     }
-    if (st == DFD_OK && (!opts || opts->fuse)) {
-        st = nn_fuse(g);
+    dfd_finalize_opts o = opts ? *opts : dfd_finalize_opts_default();
+    if (st == DFD_OK && o.fuse) {
+        st = nn_fuse(g, o.fuse_dwpw);
         if (st) {
             dfd_error_set(err, st, "%s: out of memory while fusing", what);
         }
@@ -483,10 +492,14 @@ void dfd_graph_stats_get(dfd_graph_stats *s, const dfd_graph *g)
         s->n_params +=
             dfd_tensor_numel(&n->weight) + dfd_tensor_numel(&n->bias) + dfd_tensor_numel(&n->alpha);
         const dfd_value *out = &g->values[n->out];
-        if (n->op == DFD_OP_CONV2D) {
-            // per item: OH*OW*OC * KH*KW*IC/G
+        if (n->op == DFD_OP_CONV2D || n->op == DFD_OP_DWPW) {
+            // per item: OH*OW*OC * KH*KW*IC/G (+ the depthwise stage: OH*OW*C * KH*KW)
             double per_out = (double)n->weight.shape[0] * n->weight.shape[1] * n->weight.shape[2];
             s->macs += (double)out->shape[1] * out->shape[2] * out->shape[3] * per_out;
+            if (n->op == DFD_OP_DWPW) {
+                s->macs += (double)out->shape[1] * out->shape[2] * (double)n->weight2.shape[3] *
+                           n->weight2.shape[0] * n->weight2.shape[1];
+            }
         } else if (n->op == DFD_OP_MATMUL) {
             s->macs += (double)n->weight.shape[0] * n->weight.shape[1];
         }

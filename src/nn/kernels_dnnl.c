@@ -21,7 +21,8 @@
 
 struct nn_fast {
     const dfd_node *node;
-    bool prelu_after; // PReLU as a pass over the output after the primitive (see build)
+    nn_dwpw_packed *dwpw; // the fused AVX-512 kernel (no oneDNN primitive then)
+    bool prelu_after;     // PReLU as a pass over the output after the primitive (see build)
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     dnnl_primitive_t prim;
@@ -55,6 +56,7 @@ void nn_fast_free(nn_fast *f)
     }
     dfd_aligned_free(f->weights_buf);
     dfd_aligned_free(f->scratch_buf);
+    nn_dwpw_packed_free(f->dwpw);
     dfd_free(f);
 }
 
@@ -387,6 +389,23 @@ dfd_status nn_fast_prepare(nn_fast **out, const nn_args *a, dfd_error *err)
 {
     *out = NULL;
     const dfd_op op = a->node->op;
+    if (op == DFD_OP_DWPW) {
+        if (!nn_dwpw_fast_available()) {
+            return DFD_OK; // the reference kernel runs
+        }
+        nn_fast *f = dfd_calloc(1, sizeof *f);
+        if (!f) {
+            return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", a->node->name);
+        }
+        f->node = a->node;
+        f->dwpw = nn_dwpw_pack(a->node);
+        if (!f->dwpw) {
+            dfd_free(f);
+            return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", a->node->name);
+        }
+        *out = f;
+        return DFD_OK;
+    }
     if (op != DFD_OP_CONV2D && op != DFD_OP_MATMUL && op != DFD_OP_MAXPOOL &&
         op != DFD_OP_AVGPOOL) {
         return DFD_OK; // no fast kernel: the reference one runs
@@ -423,6 +442,10 @@ dfd_status nn_fast_prepare(nn_fast **out, const nn_args *a, dfd_error *err)
 
 void nn_fast_run(nn_fast *f, const nn_args *a)
 {
+    if (f->dwpw) {
+        nn_dwpw_avx512(a, f->dwpw);
+        return;
+    }
     dnnl_memory_set_data_handle(f->src, a->in[0]->data);
     dnnl_memory_set_data_handle(f->dst, a->out->data);
     if (f->residual) {

@@ -119,6 +119,73 @@ static void conv2d_ref(const nn_args *a)
     }
 }
 
+// ---- dwpw: depthwise then pointwise ----
+// x: (N, H, W, C)   weight2: (KH, KW, 1, C)   weight: (1, 1, C, OC)   y: (N, OH, OW, OC)
+// Exactly the two convolutions composed, pixel by pixel: the depthwise result of one pixel (all
+// C channels) is all the pointwise needs there.
+
+#define DWPW_REF_MAX_C 1024
+
+static void dwpw_ref(const nn_args *a)
+{
+    const dfd_node *n = a->node;
+    const dfd_tensor *x = a->in[0];
+    dfd_tensor *y = a->out;
+    const dfd_window *w = &n->a.conv.win;
+    const int N = x->shape[0], H = x->shape[1], W = x->shape[2], C = x->shape[3];
+    const int OH = y->shape[1], OW = y->shape[2], OC = y->shape[3];
+    DFD_ASSERT(C <= DWPW_REF_MAX_C);
+    const long rows = (long)N * OH;
+#pragma omp parallel for num_threads(a->n_threads) schedule(static)
+    for (long r = 0; r < rows; r++) {
+        int b = (int)(r / OH), oy = (int)(r % OH);
+        float d[DWPW_REF_MAX_C], acc[OC_BLOCK];
+        for (int ox = 0; ox < OW; ox++) {
+            for (int c = 0; c < C; c++) {
+                d[c] = n->bias2.rank ? n->bias2.data[c] : 0.0f;
+            }
+            for (int ky = 0; ky < w->kh; ky++) {
+                int iy = oy * w->sh - w->pads[0] + ky * w->dh;
+                if (iy < 0 || iy >= H) {
+                    continue;
+                }
+                for (int kx = 0; kx < w->kw; kx++) {
+                    int ix = ox * w->sw - w->pads[2] + kx * w->dw;
+                    if (ix < 0 || ix >= W) {
+                        continue;
+                    }
+                    const float *xp = x->data + (((size_t)b * H + iy) * W + ix) * C;
+                    const float *wp = n->weight2.data + ((size_t)ky * w->kw + kx) * C;
+                    for (int c = 0; c < C; c++) {
+                        d[c] += xp[c] * wp[c];
+                    }
+                }
+            }
+            size_t at = (((size_t)b * OH + oy) * OW + ox) * OC;
+            for (int o0 = 0; o0 < OC; o0 += OC_BLOCK) {
+                const int nb = OC - o0 < OC_BLOCK ? OC - o0 : OC_BLOCK;
+                for (int o = 0; o < nb; o++) {
+                    acc[o] = n->bias.rank ? n->bias.data[o0 + o] : 0.0f;
+                }
+                for (int c = 0; c < C; c++) {
+                    const float *wr = n->weight.data + (size_t)c * OC + o0;
+                    for (int o = 0; o < nb; o++) {
+                        acc[o] += d[c] * wr[o];
+                    }
+                }
+                if (a->residual) {
+                    const float *res = a->residual->data + at + o0;
+                    for (int o = 0; o < nb; o++) {
+                        acc[o] += res[o];
+                    }
+                }
+                memcpy(y->data + at + o0, acc, (size_t)nb * sizeof(float));
+            }
+            nn_act_apply(y->data + at, (size_t)OC, OC, &n->act, n->alpha.data);
+        }
+    }
+}
+
 // ---- matmul ----
 // x: (M, K)   weight: (K, OC)   y: (M, OC); residual handled like conv2d's (may alias y).
 
@@ -432,4 +499,5 @@ const nn_kernel nn_ref_kernels[DFD_OP_COUNT] = {
     [DFD_OP_AVGPOOL] = pool_ref,    [DFD_OP_PAD] = pad_ref,
     [DFD_OP_RESHAPE] = reshape_ref, [DFD_OP_MEAN] = mean_ref,
     [DFD_OP_CONCAT] = concat_ref,   [DFD_OP_RESIZE_BILINEAR] = resize_ref,
+    [DFD_OP_DWPW] = dwpw_ref,
 };

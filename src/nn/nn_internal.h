@@ -34,7 +34,8 @@ void nn_window_pads(dfd_window *win, int h, int w);
 
 // Fold per-channel scales, biases, residual adds and activations into CONV2D and MATMUL nodes.
 // Rewired nodes are marked dead (op = DFD_OP_COUNT) for the caller to drop.
-dfd_status nn_fuse(dfd_graph *g);
+// With fuse_dwpw, also merge depthwise -> 1x1 pairs into DWPW nodes.
+dfd_status nn_fuse(dfd_graph *g, bool fuse_dwpw);
 
 // Number of nodes reading value v (as an input or residual) plus one per graph output it is.
 int nn_value_uses(const dfd_graph *g, int v);
@@ -72,3 +73,11 @@ dfd_status nn_fast_prepare(nn_fast **out, const nn_args *a, dfd_error *err);
 // Run with the data pointers of a. Thread-safe across sessions.
 void nn_fast_run(nn_fast *f, const nn_args *a);
 void nn_fast_free(nn_fast *f); // accepts NULL
+
+// The fused depthwise->pointwise kernel (kernels_dwpw_avx512.c) for DWPW nodes, and whether
+// this CPU can run it. Its parameters are packed once per session (NULL: out of memory).
+bool nn_dwpw_fast_available(void);
+typedef struct nn_dwpw_packed nn_dwpw_packed;
+nn_dwpw_packed *nn_dwpw_pack(const dfd_node *n);
+void nn_dwpw_packed_free(nn_dwpw_packed *p); // accepts NULL
+void nn_dwpw_avx512(const nn_args *a, const nn_dwpw_packed *p);

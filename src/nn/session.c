@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dfdetect/util/alloc.h"
+#include "dfdetect/util/fileio.h"
 #include "dfdetect/util/threads.h"
 #include "nn_internal.h"
 
@@ -26,11 +27,12 @@ struct dfd_session {
     size_t arena_bytes;
     nn_fast **fast; // per node, NULL when the reference kernel runs
     size_t n_fast;
+    double *node_seconds; // with opts.profile
 };
 
 dfd_session_opts dfd_session_opts_default(void)
 {
-    dfd_session_opts o = { 0, DFD_BACKEND_FAST };
+    dfd_session_opts o = { 0, DFD_BACKEND_FAST, false };
     return o;
 }
 
@@ -43,6 +45,7 @@ void dfd_session_free(dfd_session *s)
         nn_fast_free(s->fast[i]);
     }
     dfd_free(s->fast);
+    dfd_free(s->node_seconds);
     dfd_free(s->vals);
     dfd_aligned_free(s->arena);
     dfd_free(s);
@@ -267,7 +270,10 @@ dfd_status dfd_session_create(dfd_session **out, const dfd_graph *g, int batch,
     }
     s->vals = dfd_calloc(g->n_values, sizeof *s->vals);
     s->fast = dfd_calloc(g->n_nodes ? g->n_nodes : 1, sizeof *s->fast);
-    if (!s->vals || !s->fast) {
+    if (s->opts.profile) {
+        s->node_seconds = dfd_calloc(g->n_nodes ? g->n_nodes : 1, sizeof *s->node_seconds);
+    }
+    if (!s->vals || !s->fast || (s->opts.profile && !s->node_seconds)) {
         dfd_session_free(s);
         return dfd_error_set(err, DFD_ERR_NOMEM, "session: out of memory");
     }
@@ -317,10 +323,14 @@ dfd_status dfd_session_run(dfd_session *s, dfd_error *err)
     for (size_t i = 0; i < s->g->n_nodes; i++) {
         nn_args a;
         node_args(&a, s, i);
+        double t0 = s->node_seconds ? dfd_now() : 0;
         if (s->fast[i]) {
             nn_fast_run(s->fast[i], &a);
         } else {
             nn_ref_kernels[a.node->op](&a);
+        }
+        if (s->node_seconds) {
+            s->node_seconds[i] += dfd_now() - t0;
         }
     }
     threads_leave(prev_threads);
@@ -346,4 +356,12 @@ size_t dfd_session_arena_bytes(const dfd_session *s)
 size_t dfd_session_n_fast(const dfd_session *s)
 {
     return s->n_fast;
+}
+
+double dfd_session_node_seconds(const dfd_session *s, size_t i, bool *is_fast)
+{
+    if (is_fast) {
+        *is_fast = i < s->g->n_nodes && s->fast[i] != NULL;
+    }
+    return s->node_seconds && i < s->g->n_nodes ? s->node_seconds[i] : 0;
 }

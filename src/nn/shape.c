@@ -290,6 +290,27 @@ dfd_status nn_infer_node(dfd_graph *g, dfd_node *n, const char *what, dfd_error 
     case DFD_OP_MAXPOOL:
     case DFD_OP_AVGPOOL:
         return infer_window(g, n, what, err);
+    case DFD_OP_DWPW: {
+        // The depthwise stage keeps the channels; the pointwise maps them to OC.
+        const dfd_tensor *w2 = &n->weight2, *w = &n->weight;
+        if (x->rank != 4 || w2->rank != 4 || w->rank != 4 || w2->shape[2] != 1 ||
+            w2->shape[3] != x->shape[3] || w->shape[0] != 1 || w->shape[1] != 1 ||
+            w->shape[2] != x->shape[3] || x->shape[3] > 1024 ||
+            !channel_param_ok(&n->bias2, x->shape[3])) {
+            return FAIL("%s: node '%s': inconsistent depthwise-pointwise parameters", what,
+                        n->name);
+        }
+        dfd_window *win = &n->a.conv.win;
+        nn_window_pads(win, x->shape[1], x->shape[2]);
+        int oh, ow;
+        nn_window_out(win, x->shape[1], x->shape[2], &oh, &ow);
+        if (oh < 1 || ow < 1) {
+            return FAIL("%s: node '%s': window does not fit", what, n->name);
+        }
+        int shape[4] = { x->shape[0], oh, ow, w->shape[3] };
+        set_shape(out, 4, shape);
+        return DFD_OK;
+    }
     case DFD_OP_MATMUL:
         return infer_matmul(g, n, what, err);
     case DFD_OP_ADD:

@@ -195,6 +195,115 @@ static void fast_matmul_matches_reference_on_random_shapes(void)
     }
 }
 
+// A depthwise -> 1x1 chain (+ optional residual of the chain's input, + activation), fused into
+// a DWPW node when the CPU has the fused kernel. Built as two nodes so fusion does the merging.
+static dfd_graph *dwpw_graph(int H, int W, int C, int OC, int K, int S, dfd_padding pad,
+                             bool residual, dfd_act act, bool fuse)
+{
+    dfd_graph *g;
+    if (dfd_graph_create(&g)) {
+        return NULL;
+    }
+    int x, d, y, xs[4] = { DFD_BATCH, H, W, C };
+    dfd_graph_add_value(g, "x", 4, xs, &x);
+    dfd_graph_add_input(g, x);
+    dfd_graph_add_value(g, "d", 0, NULL, &d);
+    dfd_graph_add_value(g, "y", 0, NULL, &y);
+    dfd_node *n;
+    dfd_graph_add_node(g, DFD_OP_CONV2D, "dw", &x, 1, d, &n);
+    n->a.conv.win = (dfd_window){ K, K, S, S, 1, 1, pad, { 0 } };
+    n->a.conv.groups = C;
+    int ws[4] = { K, K, 1, C };
+    dfd_tensor_alloc(&n->weight, 4, ws);
+    test_fill(&n->weight, 0.5f);
+    if (C % 2) {
+        dfd_tensor_alloc(&n->bias, 1, &C);
+        test_fill(&n->bias, 0.5f);
+    }
+    dfd_graph_add_node(g, DFD_OP_CONV2D, "pw", &d, 1, y, &n);
+    n->a.conv.win = (dfd_window){ 1, 1, 1, 1, 1, 1, DFD_PAD_VALID, { 0 } };
+    n->a.conv.groups = 1;
+    int pw[4] = { 1, 1, C, OC };
+    dfd_tensor_alloc(&n->weight, 4, pw);
+    test_fill(&n->weight, 0.3f);
+    dfd_tensor_alloc(&n->bias, 1, &OC);
+    test_fill(&n->bias, 0.5f);
+    if (residual) {
+        n->residual = x; // same shape as the output when S == 1 and C == OC
+    }
+    n->act = act;
+    if (act.kind == DFD_ACT_PRELU) {
+        dfd_tensor_alloc(&n->alpha, 1, &OC);
+        test_fill(&n->alpha, 0.5f);
+    }
+    dfd_graph_add_output(g, y, NULL, 0);
+    dfd_finalize_opts fo = { .fuse = true, .fuse_dwpw = fuse };
+    if (dfd_graph_finalize(g, &fo, "dwpw", NULL)) {
+        dfd_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void fused_depthwise_pointwise_matches_reference(void)
+{
+    test_rng_seed(3);
+    int fused_nodes = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        const int H = test_rand_int(1, 40), W = test_rand_int(1, 90);
+        // Fusion takes up to 32 channels each side (where the fused kernel measured faster).
+        const int C = test_rand_int(1, 32), K = trial % 5 == 0 ? 5 : 3;
+        const int S = trial % 4 == 3 ? 2 : 1;
+        const bool residual = S == 1 && trial % 2 == 0;
+        const int OC = residual ? C : test_rand_int(1, 32);
+        dfd_padding pad = trial % 3 ? DFD_PAD_SAME : DFD_PAD_VALID;
+        if (pad == DFD_PAD_VALID && (H < K || W < K)) {
+            pad = DFD_PAD_SAME;
+        }
+        const bool res_ok = residual && pad == DFD_PAD_SAME;
+        dfd_graph *g = dwpw_graph(H, W, C, OC, K, S, pad, res_ok, random_act(trial), true);
+        REQUIRE(g);
+        fused_nodes += dfd_graph_n_nodes(g) == 1 && dfd_graph_node(g, 0)->op == DFD_OP_DWPW;
+        int n_fast = 0;
+        double e = run_both(g, 1 + trial % 2, &n_fast);
+        if (!(e < 1e-5)) {
+            fprintf(stderr, "    trial %d: %dx%d C %d OC %d k%d s%d %s res %d act %d: %.2e\n",
+                    trial, H, W, C, OC, K, S, pad == DFD_PAD_SAME ? "SAME" : "VALID", res_ok,
+                    (int)random_act(trial).kind, e);
+        }
+        CHECK(e < 1e-5);
+        dfd_graph_free(g);
+    }
+    CHECK_EQ_INT(fused_nodes, 40);
+}
+
+static void dwpw_fusion_keeps_the_numbers_of_the_two_convolutions(void)
+{
+    test_rng_seed(4);
+    dfd_act relu = { DFD_ACT_RELU, 0, 0, 0 };
+    dfd_graph *fused = dwpw_graph(17, 33, 24, 24, 3, 1, DFD_PAD_SAME, true, relu, true);
+    test_rng_seed(4);
+    dfd_graph *two = dwpw_graph(17, 33, 24, 24, 3, 1, DFD_PAD_SAME, true, relu, false);
+    REQUIRE(fused && two);
+    CHECK_EQ_INT(dfd_graph_n_nodes(fused), 1);
+    CHECK_EQ_INT(dfd_graph_n_nodes(two), 2);
+    dfd_session *s[2];
+    dfd_session_opts so = dfd_session_opts_default();
+    so.backend = DFD_BACKEND_REF;
+    CHECK_OK(dfd_session_create(&s[0], fused, 2, &so, NULL));
+    CHECK_OK(dfd_session_create(&s[1], two, 2, &so, NULL));
+    test_fill(dfd_session_input(s[0], 0), 1.0f);
+    memcpy(dfd_session_input(s[1], 0)->data, dfd_session_input(s[0], 0)->data,
+           dfd_tensor_numel(dfd_session_input(s[0], 0)) * sizeof(float));
+    dfd_session_run(s[0], NULL);
+    dfd_session_run(s[1], NULL);
+    CHECK(test_rel_err(dfd_session_output(s[0], 0), dfd_session_output(s[1], 0)) < 1e-6);
+    dfd_session_free(s[0]);
+    dfd_session_free(s[1]);
+    dfd_graph_free(fused);
+    dfd_graph_free(two);
+}
+
 // ---- reference kernels against hand-computed values ----
 
 // Build, finalize and run a one-node graph on the reference backend with a given input.
@@ -364,6 +473,10 @@ DFD_TEST_MAIN({ "fast_conv_matches_reference_on_random_shapes",
                 fast_conv_matches_reference_on_random_shapes },
               { "fast_matmul_matches_reference_on_random_shapes",
                 fast_matmul_matches_reference_on_random_shapes },
+              { "fused_depthwise_pointwise_matches_reference",
+                fused_depthwise_pointwise_matches_reference },
+              { "dwpw_fusion_keeps_the_numbers_of_the_two_convolutions",
+                dwpw_fusion_keeps_the_numbers_of_the_two_convolutions },
               { "same_padding_is_asymmetric_like_tensorflow",
                 same_padding_is_asymmetric_like_tensorflow },
               { "pooling_ignores_padded_cells", pooling_ignores_padded_cells },

@@ -18,4 +18,8 @@
 //   DFD_ERR_NOMEM, DFD_ERR_IO
 dfd_status dfd_tfjs_load(dfd_graph **out, const char *path, dfd_error *err);
 
+// As dfd_tfjs_load with explicit fusion options (NULL: dfd_finalize_opts_default()).
+dfd_status dfd_tfjs_load_opts(dfd_graph **out, const char *path, const dfd_finalize_opts *opts,
+                              dfd_error *err);
+
 #endif

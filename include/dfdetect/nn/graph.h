@@ -36,6 +36,9 @@ typedef enum dfd_op {
     DFD_OP_MEAN,            // over H and W of [N,H,W,C]
     DFD_OP_CONCAT,          // along node->a.concat.axis
     DFD_OP_RESIZE_BILINEAR, // [N,H,W,C] -> [N,OH,OW,C]
+    DFD_OP_DWPW,            // fused depthwise then pointwise (made by fusion, never imported):
+                            // x [N,H,W,C] -> depthwise (weight2 [KH,KW,1,C], bias2 [C], window
+                            // a.conv.win) -> 1x1 conv (weight [1,1,C,OC], bias, residual, act)
     DFD_OP_COUNT
 } dfd_op;
 
@@ -98,9 +101,11 @@ typedef struct dfd_node {
     int n_in;
     int out; // value id
     // Parameters, owned (empty tensors when absent).
-    dfd_tensor weight; // CONV2D [KH,KW,IC/G,OC]; MATMUL [K,OC]
-    dfd_tensor bias;   // [OC]
-    dfd_tensor alpha;  // PReLU slopes [C]
+    dfd_tensor weight;  // CONV2D [KH,KW,IC/G,OC]; MATMUL [K,OC]
+    dfd_tensor bias;    // [OC]
+    dfd_tensor alpha;   // PReLU slopes [C]
+    dfd_tensor weight2; // DWPW: the depthwise stage's filter [KH, KW, 1, C]
+    dfd_tensor bias2;   // DWPW: the depthwise stage's bias [C]
     // Fused epilogue of CONV2D and MATMUL, in this order: + bias, + residual value, activation.
     int residual; // value id added before the activation, or -1
     dfd_act act;  // also the activation of DFD_OP_ACT
@@ -167,8 +172,13 @@ dfd_status dfd_graph_add_output(dfd_graph *g, int value, const char *const *alia
                                 size_t n_aliases);
 
 typedef struct dfd_finalize_opts {
-    bool fuse; // fold bias/scale/activations into conv and matmul nodes (default true)
+    bool fuse;      // fold bias/scale/activations into conv and matmul nodes (default true)
+    bool fuse_dwpw; // also merge depthwise -> 1x1 pairs with at most 128 channels into DWPW
+                    // nodes; worth it where the fused kernel exists (AVX-512)
 } dfd_finalize_opts;
+
+// The options importers use: fuse, and fuse_dwpw when this CPU runs the fused kernel.
+dfd_finalize_opts dfd_finalize_opts_default(void);
 
 // Sort the nodes topologically, drop nodes no output needs, infer every shape, fuse (opts), and
 // check the parameters of every node. After this the graph is read-only and can be shared by

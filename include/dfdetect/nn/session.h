@@ -6,6 +6,7 @@
 #ifndef DFD_NN_SESSION_H
 #define DFD_NN_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dfdetect/nn/graph.h"
@@ -20,6 +21,7 @@ typedef enum dfd_backend {
 typedef struct dfd_session_opts {
     int n_threads; // threads inside kernels; 0 = one per CPU
     dfd_backend backend;
+    bool profile; // time every node of every run (see dfd_session_node_seconds)
 } dfd_session_opts;
 
 dfd_session_opts dfd_session_opts_default(void);
@@ -54,5 +56,9 @@ size_t dfd_session_arena_bytes(const dfd_session *s);
 
 // Nodes that run on a fast kernel in this session.
 size_t dfd_session_n_fast(const dfd_session *s);
+
+// With opts.profile: seconds spent in node i (topological order, as dfd_graph_node) summed
+// over all runs so far, and whether it ran on a fast kernel. 0 without profiling.
+double dfd_session_node_seconds(const dfd_session *s, size_t i, bool *is_fast);
 
 #endif

@@ -1,0 +1,353 @@
+// The fused depthwise -> pointwise kernel of DWPW nodes, AVX-512 (this file only is compiled with
+// -mavx512f -mfma; nn_dwpw_fast_available checks the CPU before anything here runs).
+// Why: in BlazeFace and FaceMesh most time goes to pairs of a depthwise 3x3 and a small 1x1
+// conv on large maps (128x128x24); both are memory-bound and the depthwise output makes a round
+// trip through memory between them. Here each row segment's depthwise output stays in an L1
+// buffer and the pointwise result gets bias, residual and activation in registers.
+//
+// x: (N, H, W, C)  weight2: (KH, KW, 1, C)  bias2: (C)  weight: (1, 1, C, OC)  y: (N, OH, OW, OC)
+// C and OC at most 128 (the fusion's limit). Parameters are packed once per session
+// (nn_dwpw_pack) into zero-padded rows, so the inner loops need no lane masks: only the final
+// stores are masked.
+#include <immintrin.h>
+#ifdef _OPENMP
+#    include <omp.h>
+#endif
+#include <stdbool.h>
+#include <string.h>
+
+#include "dfdetect/util/alloc.h"
+#include "nn_internal.h"
+
+#define SEG      64  // output pixels per segment
+#define STRIDE   128 // floats between pixels in the depthwise buffer (a constant: cheap addresses)
+#define MAX_TAPS 49  // kernels up to 7x7
+
+struct nn_dwpw_packed {
+    int C, CP, OC, OCP; // channels, and rounded up to 16 (C) or 32 (OC)
+    float *dw_w;        // [KH*KW][CP]
+    float *dw_b;        // [CP]
+    float *pw_w;        // [C][OCP]
+    float *pw_b;        // [OCP]
+    float *slopes;      // [OCP] PReLU, or NULL
+    void *block;        // one allocation for all of the above
+};
+
+static inline __mmask16 tail_mask(int n)
+{
+    if (n <= 0) {
+        return 0;
+    }
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+static void copy_padded(float *dst, const dfd_tensor *src, size_t rows, size_t cols, size_t padded)
+{
+    for (size_t r = 0; r < rows; r++) {
+        if (src->rank) {
+            memcpy(dst + r * padded, src->data + r * cols, cols * sizeof(float));
+        }
+    }
+}
+
+nn_dwpw_packed *nn_dwpw_pack(const dfd_node *n)
+{
+    nn_dwpw_packed *p = dfd_calloc(1, sizeof *p);
+    if (!p) {
+        return NULL;
+    }
+    const int taps = n->weight2.shape[0] * n->weight2.shape[1];
+    p->C = n->weight.shape[2];
+    p->OC = n->weight.shape[3];
+    p->CP = (p->C + 15) / 16 * 16;
+    p->OCP = (p->OC + 31) / 32 * 32;
+    size_t floats = (size_t)taps * p->CP + p->CP + (size_t)p->C * p->OCP + 2 * (size_t)p->OCP;
+    p->block = dfd_aligned_calloc(floats * sizeof(float));
+    if (!p->block) {
+        dfd_free(p);
+        return NULL;
+    }
+    float *at = p->block;
+    p->dw_w = at;
+    at += (size_t)taps * p->CP;
+    p->dw_b = at;
+    at += p->CP;
+    p->pw_w = at;
+    at += (size_t)p->C * p->OCP;
+    p->pw_b = at;
+    at += p->OCP;
+    copy_padded(p->dw_w, &n->weight2, (size_t)taps, (size_t)p->C, (size_t)p->CP);
+    copy_padded(p->dw_b, &n->bias2, 1, (size_t)p->C, (size_t)p->CP);
+    copy_padded(p->pw_w, &n->weight, (size_t)p->C, (size_t)p->OC, (size_t)p->OCP);
+    copy_padded(p->pw_b, &n->bias, 1, (size_t)p->OC, (size_t)p->OCP);
+    if (n->act.kind == DFD_ACT_PRELU) {
+        p->slopes = at;
+        copy_padded(p->slopes, &n->alpha, 1, (size_t)p->OC, (size_t)p->OCP);
+    }
+    return p;
+}
+
+void nn_dwpw_packed_free(nn_dwpw_packed *p)
+{
+    if (p) {
+        dfd_aligned_free(p->block);
+        dfd_free(p);
+    }
+}
+
+// ---- depthwise stage: d[p * STRIDE + c] for the pixels of a row segment ----
+
+// One output pixel, 16 channels from c0, with bounds checks (image borders).
+static void dw_pixel_checked(float *d, const float *xb, const float *wk, const float *bias, int c0,
+                             int C, int CP, int H, int W, int iy0, int ix0, int KH, int KW)
+{
+    const __mmask16 m = tail_mask(C - c0);
+    __m512 acc = _mm512_load_ps(bias + c0);
+    for (int ky = 0; ky < KH; ky++) {
+        int iy = iy0 + ky;
+        if (iy < 0 || iy >= H) {
+            continue;
+        }
+        for (int kx = 0; kx < KW; kx++) {
+            int ix = ix0 + kx;
+            if (ix < 0 || ix >= W) {
+                continue;
+            }
+            const float *xp = xb + ((size_t)iy * W + ix) * C + c0;
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xp),
+                                  _mm512_load_ps(wk + (size_t)(ky * KW + kx) * CP + c0), acc);
+        }
+    }
+    _mm512_store_ps(d + c0, acc);
+}
+
+// Four neighbouring output pixels of a 3x3 depthwise, 16 channels from c0, all taps inside the
+// image: x points at the first pixel's top-left tap; row, col and step are the strides (floats)
+// between input rows, input pixels and the first taps of neighbouring outputs. The taps walk
+// four row pointers so that every load is base + col * {0, 1, 2}: with the strides known only
+// at run time, precomputed offsets for all 36 loads would spill to the stack.
+static inline void dw_group4_3x3(float *d, const float *x, size_t row, size_t col, size_t step,
+                                 const float *wk, int CP, __m512 bias, __mmask16 m)
+{
+    __m512 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+    const float *p0 = x, *p1 = x + step, *p2 = x + 2 * step, *p3 = x + 3 * step;
+    for (int ky = 0; ky < 3; ky++) {
+        for (int kx = 0; kx < 3; kx++) {
+            const __m512 w = _mm512_load_ps(wk);
+            const size_t off = (size_t)kx * col;
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p0 + off), w, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p1 + off), w, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p2 + off), w, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, p3 + off), w, a3);
+            wk += CP;
+        }
+        p0 += row;
+        p1 += row;
+        p2 += row;
+        p3 += row;
+    }
+    _mm512_store_ps(d, a0);
+    _mm512_store_ps(d + STRIDE, a1);
+    _mm512_store_ps(d + 2 * STRIDE, a2);
+    _mm512_store_ps(d + 3 * STRIDE, a3);
+}
+
+static void dw_segment(float *d, const float *xb, const dfd_tensor *x, const dfd_node *n,
+                       const nn_dwpw_packed *pk, int oy, int ox0, int np)
+{
+    const int H = x->shape[1], W = x->shape[2], C = x->shape[3];
+    const dfd_window *win = &n->a.conv.win;
+    const int KH = win->kh, KW = win->kw, sw = win->sw, iy0 = oy * win->sh - win->pads[0];
+    const bool rows_in = iy0 >= 0 && iy0 + KH <= H;
+    const bool k3 = KH == 3 && KW == 3;
+    int p = 0;
+    while (p < np) {
+        const int ix0 = (ox0 + p) * sw - win->pads[2];
+        const bool pixel_in = rows_in && ix0 >= 0 && ix0 + KW <= W;
+        float *dp = d + (size_t)p * STRIDE;
+        if (k3 && pixel_in && p + 4 <= np && ix0 + 3 * sw + 3 <= W) {
+            const float *x0 = xb + ((size_t)iy0 * W + ix0) * C;
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                dw_group4_3x3(dp + c0, x0 + c0, (size_t)W * C, (size_t)C, (size_t)sw * C,
+                              pk->dw_w + c0, pk->CP, _mm512_load_ps(pk->dw_b + c0),
+                              tail_mask(C - c0));
+            }
+            p += 4;
+            continue;
+        }
+        if (pixel_in) {
+            // Inside the image but not in a group of four (segment remainders): no checks.
+            const float *x0 = xb + ((size_t)iy0 * W + ix0) * C;
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                const __mmask16 m = tail_mask(C - c0);
+                __m512 acc = _mm512_load_ps(pk->dw_b + c0);
+                const float *wk = pk->dw_w + c0;
+                for (int ky = 0; ky < KH; ky++) {
+                    const float *xr = x0 + (size_t)ky * W * C + c0;
+                    for (int kx = 0; kx < KW; kx++, wk += pk->CP) {
+                        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xr + (size_t)kx * C),
+                                              _mm512_load_ps(wk), acc);
+                    }
+                }
+                _mm512_store_ps(dp + c0, acc);
+            }
+        } else {
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                dw_pixel_checked(dp, xb, pk->dw_w, pk->dw_b, c0, C, pk->CP, H, W, iy0, ix0, KH, KW);
+            }
+        }
+        p++;
+    }
+}
+
+// ---- pointwise stage ----
+
+// The activation of the node, hoisted out of the loops.
+typedef struct act_params {
+    dfd_act_kind kind;
+    __m512 lo, hi, alpha;
+    const float *slopes;
+} act_params;
+
+static inline __m512 act_vec(__m512 v, const act_params *a, int o)
+{
+    switch (a->kind) {
+    case DFD_ACT_RELU:
+        return _mm512_max_ps(v, _mm512_setzero_ps());
+    case DFD_ACT_CLIP:
+        return _mm512_min_ps(_mm512_max_ps(v, a->lo), a->hi);
+    case DFD_ACT_LEAKY_RELU:
+        return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
+                                  a->alpha);
+    case DFD_ACT_PRELU:
+        return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
+                                  _mm512_load_ps(a->slopes + o));
+    default:
+        return v; // none, or applied after the store (sigmoid, tanh, elu)
+    }
+}
+
+// 8 pixels x 32 outputs: 16 accumulators initialised with bias + residual (the residual is read
+// before y is written, so the two may share memory).
+#define PW_INIT(P)                                                                        \
+    __m512 lo##P = bl, hi##P = bh;                                                        \
+    if (r) {                                                                              \
+        lo##P = _mm512_add_ps(lo##P, _mm512_maskz_loadu_ps(ml, r + (size_t)(P)*OC));      \
+        hi##P = _mm512_add_ps(hi##P, _mm512_maskz_loadu_ps(mh, r + (size_t)(P)*OC + 16)); \
+    }
+#define PW_FMA(P)                                         \
+    do {                                                  \
+        const __m512 dv = _mm512_set1_ps(dc[(P)*STRIDE]); \
+        lo##P = _mm512_fmadd_ps(dv, wl, lo##P);           \
+        hi##P = _mm512_fmadd_ps(dv, wh, hi##P);           \
+    } while (0)
+#define PW_STORE(P)                                                                        \
+    do {                                                                                   \
+        _mm512_mask_storeu_ps(o + (size_t)(P)*OC, ml, act_vec(lo##P, &act, o0));           \
+        _mm512_mask_storeu_ps(o + (size_t)(P)*OC + 16, mh, act_vec(hi##P, &act, o0 + 16)); \
+    } while (0)
+
+static void pw_segment(float *out, const float *res, const float *d, int np,
+                       const nn_dwpw_packed *pk, const act_params act)
+{
+    const int C = pk->C, OC = pk->OC, OCP = pk->OCP;
+    for (int o0 = 0; o0 < OC; o0 += 32) {
+        const __mmask16 ml = tail_mask(OC - o0), mh = tail_mask(OC - o0 - 16);
+        const __m512 bl = _mm512_load_ps(pk->pw_b + o0), bh = _mm512_load_ps(pk->pw_b + o0 + 16);
+        const float *w = pk->pw_w + o0;
+        int p = 0;
+        for (; p + 8 <= np; p += 8) {
+            const float *r = res ? res + (size_t)p * OC + o0 : NULL;
+            const float *d0 = d + (size_t)p * STRIDE;
+            float *o = out + (size_t)p * OC + o0;
+            PW_INIT(0)
+            PW_INIT(1)
+            PW_INIT(2)
+            PW_INIT(3) PW_INIT(4) PW_INIT(5) PW_INIT(6) PW_INIT(7) for (int c = 0; c < C; c++)
+            {
+                const __m512 wl = _mm512_load_ps(w + (size_t)c * OCP);
+                const __m512 wh = _mm512_load_ps(w + (size_t)c * OCP + 16);
+                const float *dc = d0 + c;
+                PW_FMA(0);
+                PW_FMA(1);
+                PW_FMA(2);
+                PW_FMA(3);
+                PW_FMA(4);
+                PW_FMA(5);
+                PW_FMA(6);
+                PW_FMA(7);
+            }
+            PW_STORE(0);
+            PW_STORE(1);
+            PW_STORE(2);
+            PW_STORE(3);
+            PW_STORE(4);
+            PW_STORE(5);
+            PW_STORE(6);
+            PW_STORE(7);
+        }
+        for (; p < np; p++) {
+            const float *r = res ? res + (size_t)p * OC + o0 : NULL;
+            const float *dc = d + (size_t)p * STRIDE;
+            __m512 a = bl, b = bh;
+            if (r) {
+                a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(ml, r));
+                b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(mh, r + 16));
+            }
+            for (int c = 0; c < C; c++) {
+                const __m512 dv = _mm512_set1_ps(dc[c]);
+                a = _mm512_fmadd_ps(dv, _mm512_load_ps(w + (size_t)c * OCP), a);
+                b = _mm512_fmadd_ps(dv, _mm512_load_ps(w + (size_t)c * OCP + 16), b);
+            }
+            float *o = out + (size_t)p * OC + o0;
+            _mm512_mask_storeu_ps(o, ml, act_vec(a, &act, o0));
+            _mm512_mask_storeu_ps(o + 16, mh, act_vec(b, &act, o0 + 16));
+        }
+    }
+}
+
+// Output rows [r0, r1) of the batch (row r = image r / OH, row r % OH). A plain function taking
+// everything by value: inside an OpenMP region's outlined body the compiler treats captured
+// variables as memory, which cost 20% here.
+static void dwpw_rows(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1)
+{
+    const dfd_node *n = a->node;
+    const dfd_tensor *x = a->in[0];
+    dfd_tensor *y = a->out;
+    const int C = x->shape[3], OH = y->shape[1], OW = y->shape[2], OC = y->shape[3];
+    const act_params act = { n->act.kind, _mm512_set1_ps(n->act.lo), _mm512_set1_ps(n->act.hi),
+                             _mm512_set1_ps(n->act.alpha), pk->slopes };
+    const bool act_after =
+        act.kind == DFD_ACT_SIGMOID || act.kind == DFD_ACT_TANH || act.kind == DFD_ACT_ELU;
+    float d[SEG * STRIDE] __attribute__((aligned(64)));
+    for (long r = r0; r < r1; r++) {
+        const int b = (int)(r / OH), oy = (int)(r % OH);
+        const float *xb = x->data + (size_t)b * x->shape[1] * x->shape[2] * C;
+        for (int ox0 = 0; ox0 < OW; ox0 += SEG) {
+            const int np = OW - ox0 < SEG ? OW - ox0 : SEG;
+            dw_segment(d, xb, x, n, pk, oy, ox0, np);
+            const size_t at = (((size_t)b * OH + oy) * OW + ox0) * OC;
+            float *out = y->data + at;
+            pw_segment(out, a->residual ? a->residual->data + at : NULL, d, np, pk, act);
+            if (act_after) {
+                nn_act_apply(out, (size_t)np * OC, OC, &n->act, n->alpha.data);
+            }
+        }
+    }
+}
+
+void nn_dwpw_avx512(const nn_args *a, const nn_dwpw_packed *pk)
+{
+    const long rows = (long)a->out->shape[0] * a->out->shape[1];
+#ifdef _OPENMP
+    if (a->n_threads > 1) {
+#    pragma omp parallel num_threads(a->n_threads)
+        {
+            const long t = omp_get_thread_num(), nt = omp_get_num_threads();
+            dwpw_rows(a, pk, rows * t / nt, rows * (t + 1) / nt);
+        }
+        return;
+    }
+#endif
+    dwpw_rows(a, pk, 0, rows);
+}
