@@ -10,8 +10,8 @@
 #define MAX_ITEMS (1 << 20)
 
 static const char *const op_names[DFD_OP_COUNT] = {
-    "conv2d",  "matmul",  "add",     "sub", "mul",     "maximum", "minimum", "act",
-    "softmax", "maxpool", "avgpool", "pad", "reshape", "mean",    "concat",  "resize_bilinear", "dwpw",
+    "conv2d",  "matmul",  "add", "sub",     "mul",  "maximum", "minimum",         "act",  "softmax",
+    "maxpool", "avgpool", "pad", "reshape", "mean", "concat",  "resize_bilinear", "dwpw",
 };
 
 static const char *const act_names[DFD_ACT_COUNT] = {

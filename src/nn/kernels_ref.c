@@ -490,14 +490,14 @@ static void resize_ref(const nn_args *a)
     }
 }
 
-const nn_kernel nn_ref_kernels[DFD_OP_COUNT] = {
-    [DFD_OP_CONV2D] = conv2d_ref,   [DFD_OP_MATMUL] = matmul_ref,
-    [DFD_OP_ADD] = binary_ref,      [DFD_OP_SUB] = binary_ref,
-    [DFD_OP_MUL] = binary_ref,      [DFD_OP_MAXIMUM] = binary_ref,
-    [DFD_OP_MINIMUM] = binary_ref,  [DFD_OP_ACT] = act_ref,
-    [DFD_OP_SOFTMAX] = softmax_ref, [DFD_OP_MAXPOOL] = pool_ref,
-    [DFD_OP_AVGPOOL] = pool_ref,    [DFD_OP_PAD] = pad_ref,
-    [DFD_OP_RESHAPE] = reshape_ref, [DFD_OP_MEAN] = mean_ref,
-    [DFD_OP_CONCAT] = concat_ref,   [DFD_OP_RESIZE_BILINEAR] = resize_ref,
-    [DFD_OP_DWPW] = dwpw_ref,
+const nn_op_impl nn_ref_ops[DFD_OP_COUNT] = {
+    [DFD_OP_CONV2D] = { conv2d_ref, NULL },   [DFD_OP_MATMUL] = { matmul_ref, NULL },
+    [DFD_OP_ADD] = { binary_ref, NULL },      [DFD_OP_SUB] = { binary_ref, NULL },
+    [DFD_OP_MUL] = { binary_ref, NULL },      [DFD_OP_MAXIMUM] = { binary_ref, NULL },
+    [DFD_OP_MINIMUM] = { binary_ref, NULL },  [DFD_OP_ACT] = { act_ref, NULL },
+    [DFD_OP_SOFTMAX] = { softmax_ref, NULL }, [DFD_OP_MAXPOOL] = { pool_ref, NULL },
+    [DFD_OP_AVGPOOL] = { pool_ref, NULL },    [DFD_OP_PAD] = { pad_ref, NULL },
+    [DFD_OP_RESHAPE] = { reshape_ref, NULL }, [DFD_OP_MEAN] = { mean_ref, NULL },
+    [DFD_OP_CONCAT] = { concat_ref, NULL },   [DFD_OP_RESIZE_BILINEAR] = { resize_ref, NULL },
+    [DFD_OP_DWPW] = { dwpw_ref, NULL },
 };

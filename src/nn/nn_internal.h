@@ -61,8 +61,16 @@ typedef struct nn_args {
 
 typedef void (*nn_kernel)(const nn_args *a);
 
-// Plain C reference kernel of each op (kernels_ref.c). RESHAPE is a no-op (a view).
-extern const nn_kernel nn_ref_kernels[DFD_OP_COUNT];
+// The reference implementation of one op: forward, and the slot the training issue fills with
+// the backward pass (given the output's gradient, accumulate the inputs' and parameters'
+// gradients, kept beside the values). NULL until then.
+typedef struct nn_op_impl {
+    nn_kernel forward;
+    nn_kernel backward;
+} nn_op_impl;
+
+// Plain C reference implementation of each op (kernels_ref.c). RESHAPE is a no-op (a view).
+extern const nn_op_impl nn_ref_ops[DFD_OP_COUNT];
 
 // Fast kernels (kernels_dnnl.c): state prepared per session and node for fixed shapes.
 typedef struct nn_fast nn_fast;

@@ -327,7 +327,7 @@ dfd_status dfd_session_run(dfd_session *s, dfd_error *err)
         if (s->fast[i]) {
             nn_fast_run(s->fast[i], &a);
         } else {
-            nn_ref_kernels[a.node->op](&a);
+            nn_ref_ops[a.node->op].forward(&a);
         }
         if (s->node_seconds) {
             s->node_seconds[i] += dfd_now() - t0;

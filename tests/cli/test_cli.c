@@ -275,11 +275,64 @@ static void a_failed_frames_run_leaves_no_output(void)
     remove_tree(dir);
 }
 
-DFD_TEST_MAIN({ "help_lists_the_commands_and_exits_zero", help_lists_the_commands_and_exits_zero },
-              { "usage_errors_exit_two_with_one_line", usage_errors_exit_two_with_one_line },
-              { "probe_prints_the_facts_as_text_and_json",
-                probe_prints_the_facts_as_text_and_json },
-              { "every_bad_input_is_one_line_and_exit_one",
-                every_bad_input_is_one_line_and_exit_one },
-              { "frames_writes_pngs_and_a_contact_sheet", frames_writes_pngs_and_a_contact_sheet },
-              { "a_failed_frames_run_leaves_no_output", a_failed_frames_run_leaves_no_output })
+// ---- model ----
+
+static void model_info_and_run_describe_a_real_model(void)
+{
+    char path[1024], args[2400];
+    snprintf(path, sizeof path, "%s/models/faceres.json", getenv("DFD_SOURCE_DIR"));
+    if (access(path, R_OK) != 0) {
+        TEST_SKIP("%s absent (scripts/setup.sh fetches it)", path);
+    }
+    snprintf(args, sizeof args, "model info '%s' --json", path);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    cJSON *doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    CHECK_NEAR(cJSON_GetObjectItem(doc, "macs")->valuedouble, 568.0e6, 0.5e6);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "outputs")), 3);
+    cJSON_Delete(doc);
+    run_free(&r);
+    char img[1024];
+    snprintf(img, sizeof img, "%s/assets/astronaut.png", getenv("DFD_SOURCE_DIR"));
+    snprintf(args, sizeof args, "model run '%s' --input '%s' --json", path, img);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    const cJSON *mean =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "outputs"), "global_pooling/Mean");
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(mean, "values")), 1024);
+    cJSON_Delete(doc);
+    run_free(&r);
+}
+
+static void a_corrupt_model_file_is_one_line_and_exit_one(void)
+{
+    char *dir = tmp_dir();
+    REQUIRE(dir);
+    char path[128], args[300];
+    snprintf(path, sizeof path, "%s/model.json", dir);
+    CHECK_OK(dfd_file_write_atomic(path, "{\"format\": \"graph-model\", \"modelTop", 34, NULL));
+    snprintf(args, sizeof args, "model info '%s'", path);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK_STR_CONTAINS(r.err, path);
+    run_free(&r);
+    r = run("model info");
+    CHECK_EQ_INT(r.code, 2);
+    run_free(&r);
+    remove_tree(dir);
+}
+
+DFD_TEST_MAIN(
+    { "help_lists_the_commands_and_exits_zero", help_lists_the_commands_and_exits_zero },
+    { "usage_errors_exit_two_with_one_line", usage_errors_exit_two_with_one_line },
+    { "probe_prints_the_facts_as_text_and_json", probe_prints_the_facts_as_text_and_json },
+    { "every_bad_input_is_one_line_and_exit_one", every_bad_input_is_one_line_and_exit_one },
+    { "frames_writes_pngs_and_a_contact_sheet", frames_writes_pngs_and_a_contact_sheet },
+    { "a_failed_frames_run_leaves_no_output", a_failed_frames_run_leaves_no_output },
+    { "model_info_and_run_describe_a_real_model", model_info_and_run_describe_a_real_model },
+    { "a_corrupt_model_file_is_one_line_and_exit_one",
+      a_corrupt_model_file_is_one_line_and_exit_one })
