@@ -6,9 +6,8 @@
 // buffer and the pointwise result gets bias, residual and activation in registers.
 //
 // x: (N, H, W, C)  weight2: (KH, KW, 1, C)  bias2: (C)  weight: (1, 1, C, OC)  y: (N, OH, OW, OC)
-// C and OC at most 128 (the fusion's limit). Parameters are packed once per session
-// (nn_dwpw_pack) into zero-padded rows, so the inner loops need no lane masks: only the final
-// stores are masked.
+// C and OC at most 128. Parameters are packed once per session (kernels_dwpw.c) into
+// zero-padded rows, so the inner loops need no lane masks: only the final stores are masked.
 #include <immintrin.h>
 #ifdef _OPENMP
 #    include <omp.h>
@@ -16,22 +15,11 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "dfdetect/util/alloc.h"
 #include "nn_internal.h"
 
 #define SEG      64  // output pixels per segment
 #define STRIDE   128 // floats between pixels in the depthwise buffer (a constant: cheap addresses)
 #define MAX_TAPS 49  // kernels up to 7x7
-
-struct nn_dwpw_packed {
-    int C, CP, OC, OCP; // channels, and rounded up to 16 (C) or 32 (OC)
-    float *dw_w;        // [KH*KW][CP]
-    float *dw_b;        // [CP]
-    float *pw_w;        // [C][OCP]
-    float *pw_b;        // [OCP]
-    float *slopes;      // [OCP] PReLU, or NULL
-    void *block;        // one allocation for all of the above
-};
 
 static inline __mmask16 tail_mask(int n)
 {
@@ -39,60 +27,6 @@ static inline __mmask16 tail_mask(int n)
         return 0;
     }
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
-}
-
-static void copy_padded(float *dst, const dfd_tensor *src, size_t rows, size_t cols, size_t padded)
-{
-    for (size_t r = 0; r < rows; r++) {
-        if (src->rank) {
-            memcpy(dst + r * padded, src->data + r * cols, cols * sizeof(float));
-        }
-    }
-}
-
-nn_dwpw_packed *nn_dwpw_pack(const dfd_node *n)
-{
-    nn_dwpw_packed *p = dfd_calloc(1, sizeof *p);
-    if (!p) {
-        return NULL;
-    }
-    const int taps = n->weight2.shape[0] * n->weight2.shape[1];
-    p->C = n->weight.shape[2];
-    p->OC = n->weight.shape[3];
-    p->CP = (p->C + 15) / 16 * 16;
-    p->OCP = (p->OC + 31) / 32 * 32;
-    size_t floats = (size_t)taps * p->CP + p->CP + (size_t)p->C * p->OCP + 2 * (size_t)p->OCP;
-    p->block = dfd_aligned_calloc(floats * sizeof(float));
-    if (!p->block) {
-        dfd_free(p);
-        return NULL;
-    }
-    float *at = p->block;
-    p->dw_w = at;
-    at += (size_t)taps * p->CP;
-    p->dw_b = at;
-    at += p->CP;
-    p->pw_w = at;
-    at += (size_t)p->C * p->OCP;
-    p->pw_b = at;
-    at += p->OCP;
-    copy_padded(p->dw_w, &n->weight2, (size_t)taps, (size_t)p->C, (size_t)p->CP);
-    copy_padded(p->dw_b, &n->bias2, 1, (size_t)p->C, (size_t)p->CP);
-    copy_padded(p->pw_w, &n->weight, (size_t)p->C, (size_t)p->OC, (size_t)p->OCP);
-    copy_padded(p->pw_b, &n->bias, 1, (size_t)p->OC, (size_t)p->OCP);
-    if (n->act.kind == DFD_ACT_PRELU) {
-        p->slopes = at;
-        copy_padded(p->slopes, &n->alpha, 1, (size_t)p->OC, (size_t)p->OCP);
-    }
-    return p;
-}
-
-void nn_dwpw_packed_free(nn_dwpw_packed *p)
-{
-    if (p) {
-        dfd_aligned_free(p->block);
-        dfd_free(p);
-    }
 }
 
 // ---- depthwise stage: d[p * STRIDE + c] for the pixels of a row segment ----

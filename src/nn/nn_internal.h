@@ -85,7 +85,15 @@ void nn_fast_free(nn_fast *f); // accepts NULL
 // The fused depthwise->pointwise kernel (kernels_dwpw_avx512.c) for DWPW nodes, and whether
 // this CPU can run it. Its parameters are packed once per session (NULL: out of memory).
 bool nn_dwpw_fast_available(void);
-typedef struct nn_dwpw_packed nn_dwpw_packed;
+typedef struct nn_dwpw_packed {
+    int C, CP, OC, OCP; // channels, and rounded up to 16 (C) or 32 (OC)
+    float *dw_w;        // [KH*KW][CP]
+    float *dw_b;        // [CP]
+    float *pw_w;        // [C][OCP]
+    float *pw_b;        // [OCP]
+    float *slopes;      // [OCP] PReLU, or NULL
+    void *block;        // one allocation for all of the above
+} nn_dwpw_packed;
 nn_dwpw_packed *nn_dwpw_pack(const dfd_node *n);
 void nn_dwpw_packed_free(nn_dwpw_packed *p); // accepts NULL
 void nn_dwpw_avx512(const nn_args *a, const nn_dwpw_packed *p);
