@@ -17,9 +17,12 @@
 
 #include "nn_internal.h"
 
-#define SEG      64  // output pixels per segment
-#define STRIDE   128 // floats between pixels in the depthwise buffer (a constant: cheap addresses)
-#define MAX_TAPS 49  // kernels up to 7x7
+#define SEG 64 // output pixels per segment
+#define STRIDE_ANY \
+    144             // floats between pixels in the depthwise buffer of the generic instance:
+                    // room for 128 channels, and not a power of two (a 512-byte stride put
+                    // every pixel row in the same few L1 sets)
+#define MAX_TAPS 49 // kernels up to 7x7
 
 static inline __mmask16 tail_mask(int n)
 {
@@ -29,7 +32,7 @@ static inline __mmask16 tail_mask(int n)
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
 }
 
-// ---- depthwise stage: d[p * STRIDE + c] for the pixels of a row segment ----
+// ---- depthwise stage: d[p * ST + c] for the pixels of a row segment ----
 
 // One output pixel, 16 channels from c0, with bounds checks (image borders).
 static void dw_pixel_checked(float *d, const float *xb, const float *wk, const float *bias, int c0,
@@ -60,8 +63,9 @@ static void dw_pixel_checked(float *d, const float *xb, const float *wk, const f
 // between input rows, input pixels and the first taps of neighbouring outputs. The taps walk
 // four row pointers so that every load is base + col * {0, 1, 2}: with the strides known only
 // at run time, precomputed offsets for all 36 loads would spill to the stack.
-static inline void dw_group4_3x3(float *d, const float *x, size_t row, size_t col, size_t step,
-                                 const float *wk, int CP, __m512 bias, __mmask16 m)
+static inline __attribute__((always_inline)) void
+dw_group4_3x3(float *d, const float *x, size_t row, size_t col, size_t step, const float *wk,
+              int CP, __m512 bias, __mmask16 m, const int ST)
 {
     __m512 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
     const float *p0 = x, *p1 = x + step, *p2 = x + 2 * step, *p3 = x + 3 * step;
@@ -81,15 +85,17 @@ static inline void dw_group4_3x3(float *d, const float *x, size_t row, size_t co
         p3 += row;
     }
     _mm512_store_ps(d, a0);
-    _mm512_store_ps(d + STRIDE, a1);
-    _mm512_store_ps(d + 2 * STRIDE, a2);
-    _mm512_store_ps(d + 3 * STRIDE, a3);
+    _mm512_store_ps(d + ST, a1);
+    _mm512_store_ps(d + 2 * ST, a2);
+    _mm512_store_ps(d + 3 * ST, a3);
 }
 
-static void dw_segment(float *d, const float *xb, const dfd_tensor *x, const dfd_node *n,
-                       const nn_dwpw_packed *pk, int oy, int ox0, int np)
+// CK: the channel count as a compile-time constant in the specialised instances (0: runtime).
+static inline __attribute__((always_inline)) void
+dw_segment(float *d, const float *xb, const dfd_tensor *x, const dfd_node *n,
+           const nn_dwpw_packed *pk, int oy, int ox0, int np, const int CK, const int ST)
 {
-    const int H = x->shape[1], W = x->shape[2], C = x->shape[3];
+    const int H = x->shape[1], W = x->shape[2], C = CK ? CK : x->shape[3];
     const dfd_window *win = &n->a.conv.win;
     const int KH = win->kh, KW = win->kw, sw = win->sw, iy0 = oy * win->sh - win->pads[0];
     const bool rows_in = iy0 >= 0 && iy0 + KH <= H;
@@ -98,13 +104,13 @@ static void dw_segment(float *d, const float *xb, const dfd_tensor *x, const dfd
     while (p < np) {
         const int ix0 = (ox0 + p) * sw - win->pads[2];
         const bool pixel_in = rows_in && ix0 >= 0 && ix0 + KW <= W;
-        float *dp = d + (size_t)p * STRIDE;
+        float *dp = d + (size_t)p * ST;
         if (k3 && pixel_in && p + 4 <= np && ix0 + 3 * sw + 3 <= W) {
             const float *x0 = xb + ((size_t)iy0 * W + ix0) * C;
             for (int c0 = 0; c0 < C; c0 += 16) {
                 dw_group4_3x3(dp + c0, x0 + c0, (size_t)W * C, (size_t)C, (size_t)sw * C,
                               pk->dw_w + c0, pk->CP, _mm512_load_ps(pk->dw_b + c0),
-                              tail_mask(C - c0));
+                              tail_mask(C - c0), ST);
             }
             p += 4;
             continue;
@@ -169,11 +175,11 @@ static inline __m512 act_vec(__m512 v, const act_params *a, int o)
         lo##P = _mm512_add_ps(lo##P, _mm512_maskz_loadu_ps(ml, r + (size_t)(P)*OC));      \
         hi##P = _mm512_add_ps(hi##P, _mm512_maskz_loadu_ps(mh, r + (size_t)(P)*OC + 16)); \
     }
-#define PW_FMA(P)                                         \
-    do {                                                  \
-        const __m512 dv = _mm512_set1_ps(dc[(P)*STRIDE]); \
-        lo##P = _mm512_fmadd_ps(dv, wl, lo##P);           \
-        hi##P = _mm512_fmadd_ps(dv, wh, hi##P);           \
+#define PW_FMA(P)                                     \
+    do {                                              \
+        const __m512 dv = _mm512_set1_ps(dc[(P)*ST]); \
+        lo##P = _mm512_fmadd_ps(dv, wl, lo##P);       \
+        hi##P = _mm512_fmadd_ps(dv, wh, hi##P);       \
     } while (0)
 #define PW_STORE(P)                                                                        \
     do {                                                                                   \
@@ -181,10 +187,11 @@ static inline __m512 act_vec(__m512 v, const act_params *a, int o)
         _mm512_mask_storeu_ps(o + (size_t)(P)*OC + 16, mh, act_vec(hi##P, &act, o0 + 16)); \
     } while (0)
 
-static void pw_segment(float *out, const float *res, const float *d, int np,
-                       const nn_dwpw_packed *pk, const act_params act)
+static inline __attribute__((always_inline)) void
+pw_segment(float *out, const float *res, const float *d, int np, const nn_dwpw_packed *pk,
+           const act_params act, const int CK, const int ST)
 {
-    const int C = pk->C, OC = pk->OC, OCP = pk->OCP;
+    const int C = CK ? CK : pk->C, OC = pk->OC, OCP = pk->OCP;
     for (int o0 = 0; o0 < OC; o0 += 32) {
         const __mmask16 ml = tail_mask(OC - o0), mh = tail_mask(OC - o0 - 16);
         const __m512 bl = _mm512_load_ps(pk->pw_b + o0), bh = _mm512_load_ps(pk->pw_b + o0 + 16);
@@ -192,7 +199,7 @@ static void pw_segment(float *out, const float *res, const float *d, int np,
         int p = 0;
         for (; p + 8 <= np; p += 8) {
             const float *r = res ? res + (size_t)p * OC + o0 : NULL;
-            const float *d0 = d + (size_t)p * STRIDE;
+            const float *d0 = d + (size_t)p * ST;
             float *o = out + (size_t)p * OC + o0;
             PW_INIT(0)
             PW_INIT(1)
@@ -222,7 +229,7 @@ static void pw_segment(float *out, const float *res, const float *d, int np,
         }
         for (; p < np; p++) {
             const float *r = res ? res + (size_t)p * OC + o0 : NULL;
-            const float *dc = d + (size_t)p * STRIDE;
+            const float *dc = d + (size_t)p * ST;
             __m512 a = bl, b = bh;
             if (r) {
                 a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(ml, r));
@@ -243,30 +250,72 @@ static void pw_segment(float *out, const float *res, const float *d, int np,
 // Output rows [r0, r1) of the batch (row r = image r / OH, row r % OH). A plain function taking
 // everything by value: inside an OpenMP region's outlined body the compiler treats captured
 // variables as memory, which cost 20% here.
-static void dwpw_rows(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1)
+static inline __attribute__((always_inline)) void
+dwpw_rows_impl(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1, const int CK)
 {
     const dfd_node *n = a->node;
     const dfd_tensor *x = a->in[0];
     dfd_tensor *y = a->out;
-    const int C = x->shape[3], OH = y->shape[1], OW = y->shape[2], OC = y->shape[3];
+    const int C = CK ? CK : x->shape[3], OH = y->shape[1], OW = y->shape[2], OC = y->shape[3];
     const act_params act = { n->act.kind, _mm512_set1_ps(n->act.lo), _mm512_set1_ps(n->act.hi),
                              _mm512_set1_ps(n->act.alpha), pk->slopes };
     const bool act_after =
         act.kind == DFD_ACT_SIGMOID || act.kind == DFD_ACT_TANH || act.kind == DFD_ACT_ELU;
-    float d[SEG * STRIDE] __attribute__((aligned(64)));
+    const int ST = CK ? (CK + 15) / 16 * 16 : STRIDE_ANY;
+    float d[SEG * STRIDE_ANY] __attribute__((aligned(64)));
     for (long r = r0; r < r1; r++) {
         const int b = (int)(r / OH), oy = (int)(r % OH);
         const float *xb = x->data + (size_t)b * x->shape[1] * x->shape[2] * C;
         for (int ox0 = 0; ox0 < OW; ox0 += SEG) {
             const int np = OW - ox0 < SEG ? OW - ox0 : SEG;
-            dw_segment(d, xb, x, n, pk, oy, ox0, np);
+            dw_segment(d, xb, x, n, pk, oy, ox0, np, CK, ST);
             const size_t at = (((size_t)b * OH + oy) * OW + ox0) * OC;
             float *out = y->data + at;
-            pw_segment(out, a->residual ? a->residual->data + at : NULL, d, np, pk, act);
+            pw_segment(out, a->residual ? a->residual->data + at : NULL, d, np, pk, act, CK, ST);
             if (act_after) {
                 nn_act_apply(out, (size_t)np * OC, OC, &n->act, n->alpha.data);
             }
         }
+    }
+}
+
+// Instances for the channel counts of BlazeFace and FaceMesh, where a constant C turns the tap
+// offsets into immediates and unrolls the pointwise loop; any other count runs the generic one.
+static void dwpw_rows_c16(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1)
+{
+    dwpw_rows_impl(a, pk, r0, r1, 16);
+}
+
+static void dwpw_rows_c24(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1)
+{
+    dwpw_rows_impl(a, pk, r0, r1, 24);
+}
+
+static void dwpw_rows_c32(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1)
+{
+    dwpw_rows_impl(a, pk, r0, r1, 32);
+}
+
+static void dwpw_rows_any(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1)
+{
+    dwpw_rows_impl(a, pk, r0, r1, 0);
+}
+
+static void dwpw_rows(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1)
+{
+    switch (pk->C) {
+    case 16:
+        dwpw_rows_c16(a, pk, r0, r1);
+        break;
+    case 24:
+        dwpw_rows_c24(a, pk, r0, r1);
+        break;
+    case 32:
+        dwpw_rows_c32(a, pk, r0, r1);
+        break;
+    default:
+        dwpw_rows_any(a, pk, r0, r1);
+        break;
     }
 }
 
