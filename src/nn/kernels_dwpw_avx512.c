@@ -90,6 +90,75 @@ dw_group4_3x3(float *d, const float *x, size_t row, size_t col, size_t step, con
     _mm512_store_ps(d + 3 * ST, a3);
 }
 
+// Eight independent FMA chains keep both FMA pipes busy (4-cycle latency): for 17 to 32
+// channels, four pixels x both channel vectors; for up to 16 channels, eight pixels x one.
+static inline __attribute__((always_inline)) void
+dw_group4_3x3_c2(float *d, const float *x, size_t row, size_t col, size_t step, const float *wk,
+                 int CP, __m512 b0, __m512 b1, __mmask16 m1, const int ST)
+{
+    __m512 a0 = b0, a1 = b0, a2 = b0, a3 = b0, e0 = b1, e1 = b1, e2 = b1, e3 = b1;
+    const float *p0 = x, *p1 = x + step, *p2 = x + 2 * step, *p3 = x + 3 * step;
+    for (int ky = 0; ky < 3; ky++) {
+        for (int kx = 0; kx < 3; kx++) {
+            const __m512 w = _mm512_load_ps(wk), v = _mm512_load_ps(wk + 16);
+            const size_t off = (size_t)kx * col;
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p0 + off), w, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p1 + off), w, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(p2 + off), w, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(p3 + off), w, a3);
+            e0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, p0 + off + 16), v, e0);
+            e1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, p1 + off + 16), v, e1);
+            e2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, p2 + off + 16), v, e2);
+            e3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, p3 + off + 16), v, e3);
+            wk += CP;
+        }
+        p0 += row;
+        p1 += row;
+        p2 += row;
+        p3 += row;
+    }
+    _mm512_store_ps(d, a0);
+    _mm512_store_ps(d + 16, e0);
+    _mm512_store_ps(d + ST, a1);
+    _mm512_store_ps(d + ST + 16, e1);
+    _mm512_store_ps(d + 2 * ST, a2);
+    _mm512_store_ps(d + 2 * ST + 16, e2);
+    _mm512_store_ps(d + 3 * ST, a3);
+    _mm512_store_ps(d + 3 * ST + 16, e3);
+}
+
+static inline __attribute__((always_inline)) void
+dw_group8_3x3_c1(float *d, const float *x, size_t row, size_t col, size_t step, const float *wk,
+                 int CP, __m512 b, __mmask16 m, const int ST)
+{
+    __m512 a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b;
+    const float *p = x;
+    for (int ky = 0; ky < 3; ky++) {
+        for (int kx = 0; kx < 3; kx++) {
+            const __m512 w = _mm512_load_ps(wk);
+            const float *q = p + (size_t)kx * col;
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q), w, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + step), w, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + 2 * step), w, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + 3 * step), w, a3);
+            a4 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + 4 * step), w, a4);
+            a5 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + 5 * step), w, a5);
+            a6 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + 6 * step), w, a6);
+            a7 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + 7 * step), w, a7);
+            wk += CP;
+        }
+        p += row;
+    }
+    _mm512_store_ps(d, a0);
+    _mm512_store_ps(d + ST, a1);
+    _mm512_store_ps(d + 2 * ST, a2);
+    _mm512_store_ps(d + 3 * ST, a3);
+    _mm512_store_ps(d + 4 * ST, a4);
+    _mm512_store_ps(d + 5 * ST, a5);
+    _mm512_store_ps(d + 6 * ST, a6);
+    _mm512_store_ps(d + 7 * ST, a7);
+}
+
 // CK: the channel count as a compile-time constant in the specialised instances (0: runtime).
 static inline __attribute__((always_inline)) void
 dw_segment(float *d, const float *xb, const dfd_tensor *x, const dfd_node *n,
@@ -105,6 +174,20 @@ dw_segment(float *d, const float *xb, const dfd_tensor *x, const dfd_node *n,
         const int ix0 = (ox0 + p) * sw - win->pads[2];
         const bool pixel_in = rows_in && ix0 >= 0 && ix0 + KW <= W;
         float *dp = d + (size_t)p * ST;
+        if (k3 && pixel_in && C <= 16 && p + 8 <= np && ix0 + 7 * sw + 3 <= W) {
+            dw_group8_3x3_c1(dp, xb + ((size_t)iy0 * W + ix0) * C, (size_t)W * C, (size_t)C,
+                             (size_t)sw * C, pk->dw_w, pk->CP, _mm512_load_ps(pk->dw_b),
+                             tail_mask(C), ST);
+            p += 8;
+            continue;
+        }
+        if (k3 && pixel_in && C > 16 && C <= 32 && p + 4 <= np && ix0 + 3 * sw + 3 <= W) {
+            dw_group4_3x3_c2(dp, xb + ((size_t)iy0 * W + ix0) * C, (size_t)W * C, (size_t)C,
+                             (size_t)sw * C, pk->dw_w, pk->CP, _mm512_load_ps(pk->dw_b),
+                             _mm512_load_ps(pk->dw_b + 16), tail_mask(C - 16), ST);
+            p += 4;
+            continue;
+        }
         if (k3 && pixel_in && p + 4 <= np && ix0 + 3 * sw + 3 <= W) {
             const float *x0 = xb + ((size_t)iy0 * W + ix0) * C;
             for (int c0 = 0; c0 < C; c0 += 16) {
