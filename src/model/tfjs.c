@@ -134,7 +134,10 @@ static int attr_ints(const cJSON *node, const char *key, long *out, int max)
         if (n >= max) {
             return -1;
         }
-        out[n++] = cJSON_IsString(v) ? strtol(v->valuestring, NULL, 10) : (long)v->valuedouble;
+        // Out-of-range doubles would convert with undefined behaviour: clamp first (the
+        // callers check the values).
+        double d = cJSON_IsString(v) ? (double)strtol(v->valuestring, NULL, 10) : v->valuedouble;
+        out[n++] = d > 1e9 || d != d ? 1000000000L : (d < -1e9 ? -1000000000L : (long)d);
     }
     return n;
 }
@@ -303,6 +306,26 @@ static int value_input(importer *im, const cJSON *node, int k)
 
 // ---- translation helpers ----
 
+// Integer constants (axes, shapes, paddings, sizes) arrive as floats decoded from the weights
+// file; a float outside int range converts with undefined behaviour, so every one goes through
+// this check first. Values outside [-65536, 65536] are refused.
+static bool int_const(const tfjs_weight *w, size_t i, int *out)
+{
+    float v = w->value.data[i];
+    if (!(v >= -65536.0f && v <= 65536.0f) || v != (float)(int)v) {
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+static dfd_status bad_int_const(importer *im, const cJSON *node)
+{
+    return dfd_error_set(im->err, DFD_ERR_FORMAT,
+                         "%s: node '%s': an integer constant is out of range or not an integer",
+                         im->path, tf_name(node));
+}
+
 static int out_value(importer *im, const cJSON *node)
 {
     const char *nm = tf_name(node);
@@ -354,6 +377,10 @@ static dfd_status padding_attr(importer *im, const cJSON *node, dfd_window *win)
         }
         win->padding = DFD_PAD_EXPLICIT;
         for (int i = 0; i < 4; i++) {
+            if (p[2 + i] < 0 || p[2 + i] > 4096) {
+                return dfd_error_set(im->err, DFD_ERR_FORMAT, "%s: node '%s': bad padding %ld",
+                                     im->path, tf_name(node), p[2 + i]);
+            }
             win->pads[i] = (int)p[2 + i];
         }
     } else {
@@ -644,8 +671,10 @@ static dfd_status tr_pad(importer *im, const cJSON *node)
         return st;
     }
     for (int i = 0; i < rank; i++) {
-        n->a.pad.before[i] = (int)p->value.data[2 * i];
-        n->a.pad.after[i] = (int)p->value.data[2 * i + 1];
+        if (!int_const(p, 2 * (size_t)i, &n->a.pad.before[i]) ||
+            !int_const(p, 2 * (size_t)i + 1, &n->a.pad.after[i])) {
+            return bad_int_const(im, node);
+        }
     }
     n->a.pad.value = value;
     return DFD_OK;
@@ -673,7 +702,10 @@ static dfd_status tr_reshape(importer *im, const cJSON *node)
     }
     n->a.reshape.rank = rank;
     for (int i = 0; i < rank; i++) {
-        int d = (int)s->value.data[i];
+        int d;
+        if (!int_const(s, (size_t)i, &d)) {
+            return bad_int_const(im, node);
+        }
         n->a.reshape.shape[i] = i == 0 && (d == 1 || d == -1) ? DFD_BATCH : (d == -1 ? -2 : d);
     }
     return DFD_OK;
@@ -719,7 +751,10 @@ static dfd_status tr_mean(importer *im, const cJSON *node)
     }
     unsigned mask = 0;
     for (size_t i = 0; i < dfd_tensor_numel(&ax->value); i++) {
-        int a = (int)ax->value.data[i];
+        int a;
+        if (!int_const(ax, i, &a) || a < -4 || a > 3) {
+            return bad_int_const(im, node);
+        }
         mask |= 1u << (a < 0 ? a + 4 : a);
     }
     if (mask != 6u) {
@@ -755,7 +790,9 @@ static dfd_status tr_concat(importer *im, const cJSON *node)
     dfd_node *n;
     dfd_status st = add_node(im, node, DFD_OP_CONCAT, in, k, &n);
     if (!st) {
-        n->a.concat.axis = (int)ax->value.data[0];
+        if (!int_const(ax, 0, &n->a.concat.axis)) {
+            return bad_int_const(im, node);
+        }
     }
     return st;
 }
@@ -774,8 +811,9 @@ static dfd_status tr_resize(importer *im, const cJSON *node)
     dfd_node *n;
     dfd_status st = add_node(im, node, DFD_OP_RESIZE_BILINEAR, &x, 1, &n);
     if (!st) {
-        n->a.resize.out_h = (int)sz->value.data[0];
-        n->a.resize.out_w = (int)sz->value.data[1];
+        if (!int_const(sz, 0, &n->a.resize.out_h) || !int_const(sz, 1, &n->a.resize.out_w)) {
+            return bad_int_const(im, node);
+        }
         n->a.resize.align_corners = attr_bool(node, "align_corners");
         n->a.resize.half_pixel_centers = attr_bool(node, "half_pixel_centers");
     }

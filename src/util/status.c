@@ -32,6 +32,13 @@ error_vset(dfd_error *err, dfd_status code, int errnum, const char *fmt, va_list
         err->msg[0] = '\0';
         n = 0;
     }
+    // Messages quote untrusted text (file names, strings from model files, headers): keep them
+    // one printable line by replacing control characters.
+    for (char *c = err->msg; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            *c = '?';
+        }
+    }
     if (errnum != 0 && (size_t)n < sizeof err->msg) {
         char buf[128];
         // strerror_r (XSI version under _POSIX_C_SOURCE) is thread-safe where strerror is not.

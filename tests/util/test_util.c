@@ -61,6 +61,11 @@ static void error_messages_carry_the_status_and_errno_text(void)
     big[sizeof big - 1] = '\0';
     dfd_error_set(&err, DFD_ERR_INVALID, "%s", big);
     CHECK_EQ_INT(strlen(err.msg), sizeof err.msg - 1);
+    // Quoted untrusted text cannot break the one-line rule.
+    dfd_error_set(&err, DFD_ERR_FORMAT, "op '%s' at node '%s'", "Bias\nAdd", "a\rb\x1b[2J");
+    CHECK(strchr(err.msg, '\n') == NULL && strchr(err.msg, '\r') == NULL &&
+          strchr(err.msg, 0x1b) == NULL);
+    CHECK_STR_CONTAINS(err.msg, "Bias?Add");
 }
 
 static void allocator_counts_live_bytes_and_aligns_blocks(void)

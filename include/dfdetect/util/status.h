@@ -34,7 +34,8 @@ const char *dfd_status_str(dfd_status st);
 
 // Fill `err` (if not NULL) with `code` and a printf-formatted message, and return `code`, so a
 // failure reads `return dfd_error_set(err, DFD_ERR_FORMAT, "%s: bad magic", path);`.
-// Messages longer than the buffer are truncated.
+// Messages longer than the buffer are truncated; control characters (from quoted untrusted
+// text) become '?', so a message is always one printable line.
 dfd_status dfd_error_set(dfd_error *err, dfd_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
