@@ -1,0 +1,84 @@
+// Face detection with BlazeFace (MediaPipe's 256x256 "back" model, ../shared/MODELS.md §1.2):
+// frames are letterboxed to a square, normalised to [-1, 1] and run in batches; the 896 anchors
+// are generated in code, scores are sigmoids of the clipped logits, and overlapping candidates
+// are merged by MediaPipe's weighted non-maximum suppression. Frames where the whole-frame pass
+// finds nothing get a second pass on overlapping tiles, so a face too small for 256 pixels of a
+// 1080p frame is still found.
+#ifndef DFD_FACE_DETECTOR_H
+#define DFD_FACE_DETECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dfdetect/image/image.h"
+#include "dfdetect/nn/graph.h"
+#include "dfdetect/util/status.h"
+
+// BlazeFace keypoints, in the model's order. "Right"/"left" are the subject's.
+enum {
+    DFD_KP_RIGHT_EYE = 0,
+    DFD_KP_LEFT_EYE,
+    DFD_KP_NOSE,
+    DFD_KP_MOUTH,
+    DFD_KP_RIGHT_EAR,
+    DFD_KP_LEFT_EAR,
+    DFD_KP_COUNT
+};
+
+// One face in one frame, in frame pixels (continuous coordinates: pixel (i, j) covers
+// [i, i+1) x [j, j+1)).
+typedef struct dfd_detection {
+    float x0, y0, x1, y1;      // box
+    float score;               // 0..1
+    float kp[DFD_KP_COUNT][2]; // keypoints (x, y)
+    bool from_tiles;           // found by the tiled second pass
+} dfd_detection;
+
+// Detections of one frame, best first. Owned by a dfd_detections set.
+typedef struct dfd_frame_faces {
+    dfd_detection *faces;
+    size_t n;
+} dfd_frame_faces;
+
+typedef struct dfd_detector_opts {
+    float min_score; // keep faces at least this confident (default 0.6)
+    float nms_iou;   // merge candidates overlapping more than this (default 0.3)
+    float min_size;  // smallest face side kept, in frame pixels (default 24)
+    bool tiles;      // second pass on tiles for frames with no face (default true)
+    int batch;       // frames per network run (default 8)
+    int n_threads;   // threads for the network (0: one per CPU)
+} dfd_detector_opts;
+
+dfd_detector_opts dfd_detector_opts_default(void);
+
+typedef struct dfd_detector dfd_detector;
+
+// A detector running `graph` (BlazeFace, borrowed: it must outlive the detector; one graph can
+// serve detectors on many threads). A detector itself is used by one thread at a time.
+// Errors: DFD_ERR_INVALID (options, or a graph without BlazeFace's four outputs),
+// DFD_ERR_NOMEM.
+dfd_status dfd_detector_create(dfd_detector **out, const dfd_graph *graph,
+                               const dfd_detector_opts *opts, dfd_error *err);
+void dfd_detector_free(dfd_detector *d); // accepts NULL
+
+// Detect faces in n RGB frames (any sizes). Allocates out[i] for each frame (free with
+// dfd_frame_faces_free); on error nothing is left allocated. Errors: DFD_ERR_NOMEM,
+// DFD_ERR_INVALID (a frame that is not RGB).
+dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
+                            size_t n, dfd_error *err);
+
+void dfd_frame_faces_free(dfd_frame_faces *f, size_t n); // frees n entries; accepts NULL
+
+// Intersection over union of two boxes (0 when either is empty).
+float dfd_box_iou(const dfd_detection *a, const dfd_detection *b);
+
+// ---- exposed for tests ----
+
+// Decode BlazeFace's raw outputs for one 256x256 input into candidates above min_score (in input
+// pixels), merged by weighted NMS. scores16 [512], scores32 [384], boxes16 [512x16],
+// boxes32 [384x16]. Returns the number written to out (capacity max_out).
+size_t dfd_blazeface_decode(dfd_detection *out, size_t max_out, const float *scores16,
+                            const float *scores32, const float *boxes16, const float *boxes32,
+                            float min_score, float nms_iou);
+
+#endif
