@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dfdetect/util/alloc.h"
+#include "dfdetect/util/dirs.h"
 #include "dfdetect/util/fileio.h"
 #include "dfdetect/util/log.h"
 #include "dfdetect/util/progress.h"
@@ -284,6 +285,68 @@ static void log_respects_the_minimum_level(void)
     CHECK_EQ_INT(c.n, 1);
 }
 
+static void touch(const char *dir, const char *name)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fputs(name, f);
+        fclose(f);
+    }
+}
+
+static void directories_list_publish_and_remove(void)
+{
+    char *root = make_temp_dir();
+    REQUIRE(root);
+    char a[256], b[256], tmp[512], sub[512];
+    snprintf(a, sizeof a, "%s/a", root);
+    snprintf(b, sizeof b, "%s/a/sub", root);
+    CHECK_OK(dfd_mkdir_p(b, NULL));
+    touch(a, "z.mp4");
+    touch(a, "b.mp4");
+    touch(a, ".hidden");
+    char **names;
+    size_t n;
+    CHECK_OK(dfd_dir_list_files(&names, &n, a, NULL));
+    REQUIRE(n == 2); // files only, sorted, no hidden ones, no directories
+    CHECK(strcmp(names[0], "b.mp4") == 0 && strcmp(names[1], "z.mp4") == 0);
+    dfd_dir_list_free(names, n);
+    dfd_error err;
+    CHECK_EQ_INT(dfd_dir_list_files(&names, &n, "/nonexistent-dir", &err), DFD_ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(err.msg, "/nonexistent-dir");
+
+    // Publish a new folder over a missing one, then over an existing one.
+    char dest[256];
+    snprintf(dest, sizeof dest, "%s/out", root);
+    CHECK_OK(dfd_temp_dir_create(tmp, sizeof tmp, dest, NULL));
+    CHECK(strstr(tmp, "/out.tmp.") != NULL);
+    touch(tmp, "first");
+    CHECK_OK(dfd_dir_publish(tmp, dest, NULL));
+    CHECK(access(tmp, F_OK) != 0);
+    CHECK_EQ_INT(count_entries(dest), 1);
+    CHECK_OK(dfd_temp_dir_create(tmp, sizeof tmp, dest, NULL));
+    touch(tmp, "second");
+    touch(tmp, "third");
+    snprintf(sub, sizeof sub, "%s/first", dest);
+    CHECK(access(sub, F_OK) == 0);
+    CHECK_OK(dfd_dir_publish(tmp, dest, NULL));
+    CHECK(access(sub, F_OK) != 0); // the old content is gone, the new one complete
+    CHECK_EQ_INT(count_entries(dest), 2);
+    CHECK_EQ_INT(count_entries(root), 2); // a and out: no temporaries left
+    // A file in the way is not replaced.
+    CHECK_OK(dfd_temp_dir_create(tmp, sizeof tmp, sub, NULL));
+    touch(dest, "first");
+    CHECK_EQ_INT(dfd_dir_publish(tmp, sub, &err), DFD_ERR_INVALID);
+    CHECK_STR_CONTAINS(err.msg, "not a directory");
+    CHECK_OK(dfd_remove_tree(tmp, NULL));
+
+    CHECK_OK(dfd_remove_tree(root, NULL));
+    CHECK(access(root, F_OK) != 0);
+    CHECK_OK(dfd_remove_tree(root, NULL)); // missing is fine
+}
+
 DFD_TEST_MAIN({ "error_messages_carry_the_status_and_errno_text",
                 error_messages_carry_the_status_and_errno_text },
               { "allocator_counts_live_bytes_and_aligns_blocks",
@@ -301,4 +364,5 @@ DFD_TEST_MAIN({ "error_messages_carry_the_status_and_errno_text",
                 thread_pool_runs_every_task_exactly_once },
               { "progress_bar_draws_only_when_enabled_and_erases_itself",
                 progress_bar_draws_only_when_enabled_and_erases_itself },
-              { "log_respects_the_minimum_level", log_respects_the_minimum_level })
+              { "log_respects_the_minimum_level", log_respects_the_minimum_level },
+              { "directories_list_publish_and_remove", directories_list_publish_and_remove })
