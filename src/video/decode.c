@@ -182,11 +182,14 @@ static dfd_status frame_to_rgb(dfd_image *out, job *j, const AVFrame *f)
     const int *coef = sws_getCoefficients(cs);
     sws_setColorspaceDetails(j->sws, coef, full_range, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
                              1 << 16, 1 << 16);
+    // One row more than the frame: swscale's SIMD writers store whole blocks of pixels, up to
+    // 45 bytes past the end of a row, which on the last row would leave the allocation.
     dfd_image rgb;
-    dfd_status st = dfd_image_alloc(&rgb, w, h, 3);
+    dfd_status st = dfd_image_alloc(&rgb, w, h + 1, 3);
     if (st) {
         return st;
     }
+    rgb.h = h;
     uint8_t *dst[4] = { rgb.data, NULL, NULL, NULL };
     int dst_stride[4] = { (int)rgb.stride, 0, 0, 0 };
     sws_scale(j->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, dst, dst_stride);
