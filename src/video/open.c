@@ -64,6 +64,11 @@ static void install_av_log(void)
 
 static pthread_once_t log_install_once = PTHREAD_ONCE_INIT;
 
+void vid_install_av_log(void)
+{
+    pthread_once(&log_install_once, install_av_log);
+}
+
 // ---- helpers ----
 
 void vid_index_free(vid_index *ix)

@@ -60,6 +60,10 @@ dfd_status vid_scan(dfd_video *v, dfd_error *err);
 // Translate an AVERROR into text (av_strerror), for messages.
 const char *vid_averror_str(int averr, char *buf, size_t n);
 
+// Route libav* log messages through dfd_log (once per process; thread-safe). Every entry point
+// that calls into libav* calls this first (open.c, writer.c).
+void vid_install_av_log(void);
+
 // ---- planning (plan.c) ----
 
 // Choose `n` display indices of a video with `n_frames` frames shown at times t[i] (seconds from
