@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dfdetect/util/alloc.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -117,4 +118,16 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const cli_opt *opts
         }
     }
     return CLI_OK;
+}
+
+int cli_parse_many(const cli_command *cmd, int argc, char **argv, const cli_opt *opts,
+                   size_t n_opts, const char ***pos, size_t *n_pos, bool *help_shown)
+{
+    *n_pos = 0;
+    *pos = dfd_calloc((size_t)argc + 1, sizeof **pos);
+    if (!*pos) {
+        cli_error("out of memory");
+        return CLI_FAILED;
+    }
+    return cli_parse(cmd, argc, argv, opts, n_opts, *pos, (size_t)argc, n_pos, help_shown);
 }

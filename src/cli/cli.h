@@ -25,6 +25,7 @@ typedef struct cli_command {
 extern const cli_command cli_probe;
 extern const cli_command cli_frames;
 extern const cli_command cli_model;
+extern const cli_command cli_faces;
 
 // ---- option parsing ----
 
@@ -47,6 +48,11 @@ typedef struct cli_opt {
 // returns CLI_USAGE on an unknown option, a missing or bad value, or too many positionals.
 int cli_parse(const cli_command *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts,
               const char **pos, size_t max_pos, size_t *n_pos, bool *help_shown);
+
+// As cli_parse for commands taking any number of positionals: *pos is allocated (dfd_free it,
+// also on error; NULL when out of memory, which returns CLI_FAILED).
+int cli_parse_many(const cli_command *cmd, int argc, char **argv, const cli_opt *opts,
+                   size_t n_opts, const char ***pos, size_t *n_pos, bool *help_shown);
 
 // Print "dfdetect: error: <message>" to stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -111,14 +111,10 @@ static int run_probe(int argc, char **argv)
         { "fast", CLI_FLAG, &fast, 0, 0 },
         { "threads", CLI_INT, &threads, 0, 256 },
     };
-    const char **paths = dfd_calloc((size_t)argc, sizeof *paths);
-    if (!paths) {
-        cli_error("out of memory");
-        return CLI_FAILED;
-    }
-    size_t n = 0;
-    int rc = cli_parse(&cli_probe, argc, argv, opts, sizeof opts / sizeof opts[0], paths,
-                       (size_t)argc, &n, &help);
+    const char **paths;
+    size_t n;
+    int rc = cli_parse_many(&cli_probe, argc, argv, opts, sizeof opts / sizeof opts[0], &paths, &n,
+                            &help);
     if (rc || help) {
         dfd_free(paths);
         return rc;

@@ -13,6 +13,10 @@
 #define N_ANCHORS      896
 #define MAX_CANDIDATES 896
 #define MAX_TILES      16
+#define PROBE_EVERY    4
+// Faces smaller than this in the network's input (pixels of 256) are found, but their boxes are
+// coarse: frames with nothing larger also get the tile pass.
+#define RELIABLE_INPUT 16.f
 
 struct dfd_detector {
     const dfd_graph *graph;
@@ -271,6 +275,8 @@ typedef struct job {
 typedef struct pending {
     dfd_detection *c; // candidates of the frame (frame pixels)
     size_t n, cap;
+    bool tiled;          // the tile pass ran on this frame
+    size_t n_from_tiles; // candidates the tile pass added
 } pending;
 
 static dfd_status add_candidates(pending *p, const dfd_detection *c, size_t n)
@@ -325,17 +331,19 @@ static dfd_status run_jobs(dfd_detector *d, const dfd_image *frames, const job *
             if (add_candidates(&pend[jb->frame], found, nf) != DFD_OK) {
                 return dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
             }
+            pend[jb->frame].n_from_tiles += tiles ? nf : 0;
         }
     }
     return DFD_OK;
 }
 
-// Overlapping square tiles covering a frame, each about 2.5x larger in the detector than the
-// whole frame: side = 0.4 * the long edge (at least INPUT), stepping by 75% of a side.
+// Overlapping square tiles covering a frame, each about 3.3x larger in the detector than the
+// whole frame: side = 0.3 * the long edge (at least INPUT), stepping by 75% of a side (12 tiles
+// for 16:9).
 static size_t make_tiles(region *t, const dfd_image *f)
 {
     float longest = (float)(f->w > f->h ? f->w : f->h);
-    float side = fmaxf(0.4f * longest, (float)INPUT);
+    float side = fmaxf(0.3f * longest, (float)INPUT);
     if (side >= longest) {
         return 0; // the frame is already seen at this scale
     }
@@ -359,11 +367,29 @@ static size_t make_tiles(region *t, const dfd_image *f)
     return n;
 }
 
-// Final per-frame result: weighted NMS over everything found, minimum size, best first.
-static dfd_status finish_frame(dfd_frame_faces *out, pending *p, const dfd_detector_opts *o)
+// Side of a whole-frame candidate as the network saw it (input pixels).
+static float input_side(const dfd_detection *c, const dfd_image *f)
+{
+    return fminf(c->x1 - c->x0, c->y1 - c->y0) * (float)INPUT / (float)(f->w > f->h ? f->w : f->h);
+}
+
+// Final per-frame result: weighted NMS over everything found, minimum size, best first. Where
+// the tiles ran, whole-frame candidates too small to be reliable are left out: the tiles saw
+// the same faces larger, and averaging in the coarse boxes would only blur theirs.
+static dfd_status finish_frame(dfd_frame_faces *out, pending *p, const dfd_detector_opts *o,
+                               const dfd_image *frame)
 {
     out->faces = NULL;
     out->n = 0;
+    if (p->tiled) {
+        size_t k = 0;
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->c[i].from_tiles || input_side(&p->c[i], frame) >= RELIABLE_INPUT) {
+                p->c[k++] = p->c[i];
+            }
+        }
+        p->n = k;
+    }
     if (p->n == 0) {
         return DFD_OK;
     }
@@ -412,28 +438,50 @@ dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_ima
             (job){ i, { ((float)frames[i].w - side) / 2, ((float)frames[i].h - side) / 2, side } };
     }
     st = run_jobs(d, frames, jobs, n, pend, false, err);
-    // Pass 2: tiles of the frames where pass 1 found no face of a usable size.
-    size_t n_jobs = 0;
+    // Pass 2: tiles of the frames where pass 1 found no face of a usable size. Every
+    // PROBE_EVERY-th of them goes first; the others only if the probes find a face, so a video
+    // without faces pays for a quarter of its frames (a face that recurs often enough to be
+    // tracked is in consecutive frames, and cannot slip between probes).
+    size_t *need = dfd_malloc((n ? n : 1) * sizeof *need), n_need = 0;
+    if (!need) {
+        st = st ? st : dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
+    }
     for (size_t i = 0; !st && d->opts.tiles && i < n; i++) {
         bool found = false;
         for (size_t k = 0; k < pend[i].n; k++) {
             const dfd_detection *c = &pend[i].c[k];
-            found |= fminf(c->x1 - c->x0, c->y1 - c->y0) >= d->opts.min_size;
+            found |= fminf(c->x1 - c->x0, c->y1 - c->y0) >= d->opts.min_size &&
+                     input_side(c, &frames[i]) >= RELIABLE_INPUT;
         }
-        if (found) {
-            continue;
-        }
-        region t[MAX_TILES];
-        size_t nt = make_tiles(t, &frames[i]);
-        for (size_t k = 0; k < nt; k++) {
-            jobs[n_jobs++] = (job){ i, t[k] };
+        if (!found) {
+            need[n_need++] = i;
         }
     }
-    if (!st && n_jobs) {
-        st = run_jobs(d, frames, jobs, n_jobs, pend, true, err);
+    bool probes_found = n_need <= PROBE_EVERY;
+    for (int round = 0; round < 2 && !st; round++) {
+        size_t n_jobs = 0;
+        for (size_t k = 0; k < n_need; k++) {
+            bool probe = k % PROBE_EVERY == 0;
+            if (round == 0 ? !probe : (probe || !probes_found)) {
+                continue;
+            }
+            region t[MAX_TILES];
+            size_t nt = make_tiles(t, &frames[need[k]]);
+            pend[need[k]].tiled = nt > 0;
+            for (size_t j = 0; j < nt; j++) {
+                jobs[n_jobs++] = (job){ need[k], t[j] };
+            }
+        }
+        if (n_jobs) {
+            st = run_jobs(d, frames, jobs, n_jobs, pend, true, err);
+        }
+        for (size_t k = 0; k < n_need && round == 0; k += PROBE_EVERY) {
+            probes_found |= pend[need[k]].n_from_tiles > 0;
+        }
     }
+    dfd_free(need);
     for (size_t i = 0; !st && i < n; i++) {
-        if (finish_frame(&out[i], &pend[i], &d->opts) != DFD_OK) {
+        if (finish_frame(&out[i], &pend[i], &d->opts, &frames[i]) != DFD_OK) {
             st = dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
         }
     }

@@ -114,7 +114,7 @@ dfd_status dfd_temp_dir_create(char *tmp, size_t n, const char *path, dfd_error 
     if (len < 0 || (size_t)len >= n) {
         return dfd_error_set(err, DFD_ERR_LIMIT, "%s: path too long", path);
     }
-    if (!mkdtemp(tmp)) {
+    if (!mkdtemp(tmp) || chmod(tmp, 0755) != 0) {
         return dfd_error_set_errno(err, DFD_ERR_IO, errno,
                                    "%s: cannot create a temporary directory", path);
     }

@@ -29,11 +29,19 @@ static const char *fixture(const char *name)
     return p;
 }
 
+// A new temporary directory; the name lives in a static buffer that the next call (run() makes
+// one) overwrites: copy it when it must outlive a run().
+static char tmp_dir_buf[64];
+
 static char *tmp_dir(void)
 {
-    static char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/dfd_test_cli_XXXXXX");
-    return mkdtemp(dir);
+    snprintf(tmp_dir_buf, sizeof tmp_dir_buf, "/tmp/dfd_test_cli_XXXXXX");
+    return mkdtemp(tmp_dir_buf);
+}
+
+static const char *tmp_dir_last(void)
+{
+    return tmp_dir_buf;
 }
 
 static char *slurp(const char *path)
@@ -326,6 +334,160 @@ static void a_corrupt_model_file_is_one_line_and_exit_one(void)
     remove_tree(dir);
 }
 
+// ---- faces ----
+
+static bool have_face_models(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/facemesh.json", getenv("DFD_SOURCE_DIR"));
+    return access(path, R_OK) == 0;
+}
+
+static cJSON *read_json(const char *path)
+{
+    char *text = slurp(path);
+    cJSON *doc = cJSON_Parse(text);
+    dfd_free(text);
+    return doc;
+}
+
+static void faces_writes_a_folder_per_video(void)
+{
+    if (!have_face_models()) {
+        TEST_SKIP("face models absent (scripts/setup.sh fetches them)");
+    }
+    char dir[64]; // run() reuses tmp_dir's buffer
+    REQUIRE(tmp_dir());
+    snprintf(dir, sizeof dir, "%s", tmp_dir_last());
+    char args[2048], path[512];
+    snprintf(args, sizeof args,
+             "faces '%s' '%s' --frames 8 --jobs 2 --size 160 --sheet --export-video --json "
+             "--out '%s'",
+             fixture("astronaut_pan.mp4"), fixture("h264_1080p.mp4"), dir);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 0); // a video without a face is a result, not a failure
+    cJSON *doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    cJSON *videos = cJSON_GetObjectItem(doc, "videos");
+    REQUIRE(cJSON_GetArraySize(videos) == 2);
+    cJSON *v0 = cJSON_GetArrayItem(videos, 0), *v1 = cJSON_GetArrayItem(videos, 1);
+    CHECK_STR_CONTAINS(cJSON_GetObjectItem(v0, "status")->valuestring, "faces");
+    CHECK_EQ_INT(cJSON_GetObjectItem(v0, "identities")->valueint, 1);
+    CHECK_EQ_INT(cJSON_GetObjectItem(v0, "frames_with_face")->valueint, 8);
+    CHECK_STR_CONTAINS(cJSON_GetObjectItem(v1, "status")->valuestring, "none_found");
+    CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "summary"), "no_face")->valueint, 1);
+    cJSON_Delete(doc);
+    run_free(&r);
+
+    // The face folder: faces.json, 8 crops of 160 x 160, a clip of 8 frames, a sheet.
+    snprintf(path, sizeof path, "%s/astronaut_pan/faces.json", dir);
+    doc = read_json(path);
+    REQUIRE(doc);
+    CHECK_STR_CONTAINS(cJSON_GetObjectItem(doc, "outcome")->valuestring, "faces");
+    cJSON *ids = cJSON_GetObjectItem(doc, "identities");
+    REQUIRE(cJSON_GetArraySize(ids) == 1);
+    cJSON *faces = cJSON_GetObjectItem(cJSON_GetArrayItem(ids, 0), "faces");
+    REQUIRE(cJSON_GetArraySize(faces) == 8);
+    for (int i = 0; i < 8; i++) {
+        cJSON *f = cJSON_GetArrayItem(faces, i);
+        CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(f, "landmarks")), 468);
+        CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(f, "box")), 4);
+        const cJSON *file = cJSON_GetObjectItem(cJSON_GetObjectItem(f, "crop"), "file");
+        REQUIRE(cJSON_IsString(file));
+        snprintf(path, sizeof path, "%s/astronaut_pan/%s", dir, file->valuestring);
+        dfd_image crop = { 0 };
+        CHECK_OK(dfd_image_read(&crop, path, NULL));
+        CHECK(crop.w == 160 && crop.h == 160);
+        dfd_image_free(&crop);
+    }
+    cJSON_Delete(doc);
+    snprintf(path, sizeof path, "%s/astronaut_pan/face0.mp4", dir);
+    snprintf(args, sizeof args, "probe '%s' --json", path);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    const cJSON *clip = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "videos"), 0);
+    REQUIRE(clip);
+    CHECK_EQ_INT(cJSON_GetObjectItem(clip, "frames")->valueint, 8);
+    CHECK_EQ_INT(cJSON_GetObjectItem(clip, "width")->valueint, 160);
+    cJSON_Delete(doc);
+    run_free(&r);
+    snprintf(path, sizeof path, "%s/astronaut_pan/sheet.png", dir);
+    dfd_image sheet = { 0 };
+    CHECK_OK(dfd_image_read(&sheet, path, NULL));
+    dfd_image_free(&sheet);
+    // The faceless video has its folder too, with the reason and no crops.
+    snprintf(path, sizeof path, "%s/h264_1080p/faces.json", dir);
+    doc = read_json(path);
+    REQUIRE(doc);
+    CHECK_STR_CONTAINS(cJSON_GetObjectItem(doc, "reason")->valuestring, "no face found");
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "identities")), 0);
+    cJSON_Delete(doc);
+    snprintf(path, sizeof path, "%s/h264_1080p", dir);
+    CHECK_EQ_INT(count_files(path), 2); // faces.json and sheet.png
+    remove_tree(dir);
+}
+
+static void faces_goes_on_after_a_bad_video_and_replaces_folders(void)
+{
+    if (!have_face_models()) {
+        TEST_SKIP("face models absent (scripts/setup.sh fetches them)");
+    }
+    char dir[64]; // run() reuses tmp_dir's buffer
+    REQUIRE(tmp_dir());
+    snprintf(dir, sizeof dir, "%s", tmp_dir_last());
+    // A folder argument: two videos, one of them damaged, and a file that is not a video.
+    char in[512], out[512], cmd[2048], stray[600];
+    snprintf(in, sizeof in, "%s/in", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(cmd, sizeof cmd, "mkdir '%s' && cp '%s' '%s' '%s/' && echo x > '%s/notes.txt'", in,
+             fixture("astronaut_pan.mp4"), fixture("truncated.mp4"), in, in);
+    REQUIRE(system(cmd) == 0);
+    // An earlier run's folder with a stray file: replaced whole.
+    snprintf(stray, sizeof stray, "%s/astronaut_pan/old.txt", out);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/astronaut_pan' && echo x > '%s'", out, stray);
+    REQUIRE(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd, "faces '%s' --frames 4 --out '%s'", in, out);
+    run_result r = run(cmd);
+    CHECK_EQ_INT(r.code, 1); // one video failed
+    CHECK_STR_CONTAINS(r.out, "ERROR");
+    CHECK_STR_CONTAINS(r.out, "truncated.mp4");
+    CHECK_STR_CONTAINS(r.out, "FACES");
+    CHECK_STR_CONTAINS(r.err, "2 videos: 1 with faces, 0 without, 1 failed");
+    CHECK(access(stray, F_OK) != 0);
+    snprintf(stray, sizeof stray, "%s/astronaut_pan/faces.json", out);
+    CHECK(access(stray, F_OK) == 0);
+    CHECK_EQ_INT(count_files(out), 1); // no folder for the damaged video, no temporaries
+    run_free(&r);
+    remove_tree(dir);
+}
+
+static void faces_reports_usage_and_missing_models(void)
+{
+    run_result r = run("faces");
+    CHECK_EQ_INT(r.code, 2);
+    CHECK_EQ_INT(r.err_lines, 1);
+    run_free(&r);
+    char args[1500];
+    snprintf(args, sizeof args, "faces '%s' --margin 9", fixture("astronaut_pan.mp4"));
+    r = run(args);
+    CHECK_EQ_INT(r.code, 2);
+    CHECK_STR_CONTAINS(r.err, "--margin");
+    run_free(&r);
+    snprintf(args, sizeof args, "faces '%s' --models /nonexistent_models",
+             fixture("astronaut_pan.mp4"));
+    r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK_STR_CONTAINS(r.err, "/nonexistent_models/blazeface.json");
+    run_free(&r);
+    r = run("faces --help");
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_STR_CONTAINS(r.out, "--export-video");
+    run_free(&r);
+}
+
 DFD_TEST_MAIN(
     { "help_lists_the_commands_and_exits_zero", help_lists_the_commands_and_exits_zero },
     { "usage_errors_exit_two_with_one_line", usage_errors_exit_two_with_one_line },
@@ -335,4 +497,8 @@ DFD_TEST_MAIN(
     { "a_failed_frames_run_leaves_no_output", a_failed_frames_run_leaves_no_output },
     { "model_info_and_run_describe_a_real_model", model_info_and_run_describe_a_real_model },
     { "a_corrupt_model_file_is_one_line_and_exit_one",
-      a_corrupt_model_file_is_one_line_and_exit_one })
+      a_corrupt_model_file_is_one_line_and_exit_one },
+    { "faces_writes_a_folder_per_video", faces_writes_a_folder_per_video },
+    { "faces_goes_on_after_a_bad_video_and_replaces_folders",
+      faces_goes_on_after_a_bad_video_and_replaces_folders },
+    { "faces_reports_usage_and_missing_models", faces_reports_usage_and_missing_models })
