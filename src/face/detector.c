@@ -207,7 +207,9 @@ size_t dfd_blazeface_decode(dfd_detection *out, size_t max_out, const float *sco
     bool used[MAX_CANDIDATES];
     size_t n = decode_layer(cand, 0, scores16, boxes16, 16, 2, min_score);
     n = decode_layer(cand, n, scores32, boxes32, 8, 6, min_score);
-    qsort(cand, n, sizeof cand[0], cmp_score_desc);
+    if (n > 1) {
+        qsort(cand, n, sizeof cand[0], cmp_score_desc);
+    }
     return weighted_nms(out, max_out, cand, n, nms_iou, used);
 }
 
@@ -290,7 +292,9 @@ static dfd_status add_candidates(pending *p, const dfd_detection *c, size_t n)
         p->c = nc;
         p->cap = cap;
     }
-    memcpy(p->c + p->n, c, n * sizeof *c);
+    if (n > 0) {
+        memcpy(p->c + p->n, c, n * sizeof *c);
+    }
     p->n += n;
     return DFD_OK;
 }
@@ -393,7 +397,9 @@ static dfd_status finish_frame(dfd_frame_faces *out, pending *p, const dfd_detec
     if (p->n == 0) {
         return DFD_OK;
     }
-    qsort(p->c, p->n, sizeof *p->c, cmp_score_desc);
+    if (p->n > 1) {
+        qsort(p->c, p->n, sizeof *p->c, cmp_score_desc);
+    }
     dfd_detection *merged = dfd_malloc(p->n * sizeof *merged);
     bool *used = dfd_malloc(p->n);
     if (!merged || !used) {

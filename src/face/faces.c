@@ -309,7 +309,9 @@ static dfd_status cut_crops(dfd_face_engine *e, dfd_face_identity *id, const dfd
     for (size_t k = 0; k < id->n; k++) {
         place_crop(&id->obs[k], &ext[k]);
     }
-    qsort(ext, id->n, sizeof *ext, cmp_float);
+    if (id->n > 1) {
+        qsort(ext, id->n, sizeof *ext, cmp_float);
+    }
     float side =
         e->o.margin * (id->n % 2 ? ext[id->n / 2] : (ext[id->n / 2 - 1] + ext[id->n / 2]) / 2);
     dfd_free(ext);
@@ -387,7 +389,9 @@ static void drop_rejected(dfd_face_result *r, float min_presence, size_t need)
         }
     }
     r->n_ids = kept;
-    qsort(r->ids, r->n_ids, sizeof *r->ids, cmp_identity);
+    if (r->n_ids > 1) {
+        qsort(r->ids, r->n_ids, sizeof *r->ids, cmp_identity);
+    }
 }
 
 static size_t frames_with_face(const dfd_face_result *r, size_t n_frames)

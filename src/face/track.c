@@ -111,7 +111,9 @@ dfd_status dfd_track_faces(dfd_track **tracks, size_t *n_tracks, const dfd_frame
                 }
             }
         }
-        qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
+        if (n_pairs > 1) {
+            qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
+        }
         bool det_used[256] = { false };
         char *track_used = dfd_calloc(n_open ? n_open : 1, 1);
         if (!track_used) {
@@ -176,7 +178,9 @@ dfd_status dfd_track_faces(dfd_track **tracks, size_t *n_tracks, const dfd_frame
         dfd_tracks_free(out, n_out);
         return st;
     }
-    qsort(out, n_out, sizeof *out, cmp_track_len);
+    if (n_out > 1) {
+        qsort(out, n_out, sizeof *out, cmp_track_len);
+    }
     *tracks = out;
     *n_tracks = n_out;
     return DFD_OK;
