@@ -1,7 +1,8 @@
 #!/bin/sh
 # The main job on the bundled default: make a short clip from the astronaut portrait (a slow pan
-# and zoom), describe it and sample frames from it. Later stages of the pipeline extend this to
-# the full REAL/FAKE scan.
+# and zoom), describe it, sample frames from it and extract its faces (aligned crops, landmarks,
+# a face-only clip and a contact sheet). Later stages of the pipeline extend this to the full
+# REAL/FAKE scan.
 #   usage: scripts/demo.sh PATH/TO/dfdetect OUTDIR
 set -eu
 bin=$1
@@ -21,4 +22,8 @@ echo
 echo "== dfdetect frames $clip --count 8 --out $out/frames --grid $out/frames.png"
 "$bin" frames "$clip" --count 8 --out "$out/frames" --grid "$out/frames.png"
 echo
-echo "demo: contact sheet in $out/frames.png, frames in $out/frames/"
+echo "== dfdetect faces $clip --frames 16 --out $out/faces --sheet --export-video"
+"$bin" faces "$clip" --frames 16 --out "$out/faces" --sheet --export-video
+echo
+echo "demo: frames in $out/frames.png; faces, landmarks and boxes in $out/faces/astronaut_pan/"
+echo "      (sheet.png, faces.json, face0/*.png, face0.mp4)"

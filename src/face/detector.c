@@ -1,4 +1,4 @@
-// BlazeFace: letterbox, network, anchor decoding, weighted NMS, tiles.
+// BlazeFace: letterbox, network, anchor decoding, weighted NMS, zooms and tiles.
 #include "dfdetect/face/detector.h"
 
 #include <math.h>
@@ -15,8 +15,11 @@
 #define MAX_TILES      16
 #define PROBE_EVERY    4
 // Faces smaller than this in the network's input (pixels of 256) are found, but their boxes are
-// coarse: frames with nothing larger also get the tile pass.
+// coarse (and some are not faces): each gets a closer look, a square where it is ZOOM_INPUT
+// pixels of the input (at most MAX_ZOOMS per frame).
 #define RELIABLE_INPUT 16.f
+#define ZOOM_INPUT     64.f
+#define MAX_ZOOMS      4
 
 struct dfd_detector {
     const dfd_graph *graph;
@@ -144,7 +147,7 @@ static size_t decode_layer(dfd_detection *out, size_t n, const float *scores, co
                 d->x1 = cx + w / 2;
                 d->y1 = cy + h / 2;
                 d->score = score;
-                d->from_tiles = false;
+                d->closer = false;
                 for (int p = 0; p < DFD_KP_COUNT; p++) {
                     d->kp[p][0] = ax + r[4 + 2 * p];
                     d->kp[p][1] = ay + r[5 + 2 * p];
@@ -277,8 +280,8 @@ typedef struct job {
 typedef struct pending {
     dfd_detection *c; // candidates of the frame (frame pixels)
     size_t n, cap;
-    bool tiled;          // the tile pass ran on this frame
-    size_t n_from_tiles; // candidates the tile pass added
+    bool closer;        // a zoom or the tile pass ran on this frame
+    size_t n_from_pass; // candidates the latest closer pass added
 } pending;
 
 static dfd_status add_candidates(pending *p, const dfd_detection *c, size_t n)
@@ -301,7 +304,7 @@ static dfd_status add_candidates(pending *p, const dfd_detection *c, size_t n)
 
 // Run the jobs in batches, adding what each finds to its frame's pending candidates.
 static dfd_status run_jobs(dfd_detector *d, const dfd_image *frames, const job *jobs, size_t n_jobs,
-                           pending *pend, bool tiles, dfd_error *err)
+                           pending *pend, bool closer, dfd_error *err)
 {
     const int B = d->opts.batch;
     dfd_tensor *in = dfd_session_input(d->session, 0);
@@ -330,12 +333,12 @@ static dfd_status run_jobs(dfd_detector *d, const dfd_image *frames, const job *
                                              d->opts.min_score, d->opts.nms_iou);
             for (size_t i = 0; i < nf; i++) {
                 to_frame(&found[i], &jb->rg);
-                found[i].from_tiles = tiles;
+                found[i].closer = closer;
             }
             if (add_candidates(&pend[jb->frame], found, nf) != DFD_OK) {
                 return dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
             }
-            pend[jb->frame].n_from_tiles += tiles ? nf : 0;
+            pend[jb->frame].n_from_pass += nf;
         }
     }
     return DFD_OK;
@@ -377,18 +380,25 @@ static float input_side(const dfd_detection *c, const dfd_image *f)
     return fminf(c->x1 - c->x0, c->y1 - c->y0) * (float)INPUT / (float)(f->w > f->h ? f->w : f->h);
 }
 
+// A candidate whose box can be trusted: seen closely, or large enough in the whole frame.
+static bool reliable(const dfd_detection *c, const dfd_image *f)
+{
+    return c->closer || input_side(c, f) >= RELIABLE_INPUT;
+}
+
 // Final per-frame result: weighted NMS over everything found, minimum size, best first. Where
-// the tiles ran, whole-frame candidates too small to be reliable are left out: the tiles saw
-// the same faces larger, and averaging in the coarse boxes would only blur theirs.
+// a closer pass ran, whole-frame candidates too small to be reliable are left out: the closer
+// look saw the same faces larger (or found they were not faces), and averaging in the coarse
+// boxes would only blur its boxes.
 static dfd_status finish_frame(dfd_frame_faces *out, pending *p, const dfd_detector_opts *o,
                                const dfd_image *frame)
 {
     out->faces = NULL;
     out->n = 0;
-    if (p->tiled) {
+    if (p->closer) {
         size_t k = 0;
         for (size_t i = 0; i < p->n; i++) {
-            if (p->c[i].from_tiles || input_side(&p->c[i], frame) >= RELIABLE_INPUT) {
+            if (reliable(&p->c[i], frame)) {
                 p->c[k++] = p->c[i];
             }
         }
@@ -444,7 +454,29 @@ dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_ima
             (job){ i, { ((float)frames[i].w - side) / 2, ((float)frames[i].h - side) / 2, side } };
     }
     st = run_jobs(d, frames, jobs, n, pend, false, err);
-    // Pass 2: tiles of the frames where pass 1 found no face of a usable size. Every
+    // Pass 2: a closer look at each small find, in a square around it. It costs one network
+    // input per small face instead of a frame's worth of tiles.
+    size_t n_zoom = 0;
+    for (size_t i = 0; !st && d->opts.tiles && i < n; i++) {
+        size_t nz = 0, n0 = pend[i].n;
+        float longest = (float)(frames[i].w > frames[i].h ? frames[i].w : frames[i].h);
+        for (size_t k = 0; k < n0 && nz < MAX_ZOOMS; k++) {
+            const dfd_detection *c = &pend[i].c[k];
+            float side = fminf(c->x1 - c->x0, c->y1 - c->y0) * (float)INPUT / ZOOM_INPUT;
+            if (input_side(c, &frames[i]) >= RELIABLE_INPUT || side >= longest) {
+                continue;
+            }
+            side = fmaxf(side, ZOOM_INPUT);
+            float cx = (c->x0 + c->x1) / 2, cy = (c->y0 + c->y1) / 2;
+            jobs[n_zoom++] = (job){ i, { cx - side / 2, cy - side / 2, side } };
+            pend[i].closer = true;
+            nz++;
+        }
+    }
+    if (!st && n_zoom) {
+        st = run_jobs(d, frames, jobs, n_zoom, pend, true, err);
+    }
+    // Pass 3: tiles of the frames where pass 1 found no face of a usable size. Every
     // PROBE_EVERY-th of them goes first; the others only if the probes find a face, so a video
     // without faces pays for a quarter of its frames (a face that recurs often enough to be
     // tracked is in consecutive frames, and cannot slip between probes).
@@ -456,10 +488,11 @@ dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_ima
         bool found = false;
         for (size_t k = 0; k < pend[i].n; k++) {
             const dfd_detection *c = &pend[i].c[k];
-            found |= fminf(c->x1 - c->x0, c->y1 - c->y0) >= d->opts.min_size &&
-                     input_side(c, &frames[i]) >= RELIABLE_INPUT;
+            found |=
+                fminf(c->x1 - c->x0, c->y1 - c->y0) >= d->opts.min_size && reliable(c, &frames[i]);
         }
         if (!found) {
+            pend[i].n_from_pass = 0;
             need[n_need++] = i;
         }
     }
@@ -473,7 +506,7 @@ dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_ima
             }
             region t[MAX_TILES];
             size_t nt = make_tiles(t, &frames[need[k]]);
-            pend[need[k]].tiled = nt > 0;
+            pend[need[k]].closer |= nt > 0;
             for (size_t j = 0; j < nt; j++) {
                 jobs[n_jobs++] = (job){ need[k], t[j] };
             }
@@ -482,7 +515,7 @@ dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_ima
             st = run_jobs(d, frames, jobs, n_jobs, pend, true, err);
         }
         for (size_t k = 0; k < n_need && round == 0; k += PROBE_EVERY) {
-            probes_found |= pend[need[k]].n_from_tiles > 0;
+            probes_found |= pend[need[k]].n_from_pass > 0;
         }
     }
     dfd_free(need);

@@ -1,10 +1,12 @@
 // Face detection with BlazeFace (MediaPipe's 256x256 "back" model, ../shared/MODELS.md §1.2):
 // frames are letterboxed to a square, normalised to [-1, 1] and run in batches; the 896 anchors
 // are generated in code, scores are sigmoids of the clipped logits, and overlapping candidates
-// are merged by MediaPipe's weighted non-maximum suppression. Frames where the whole-frame pass
-// finds nothing get a second pass on overlapping tiles, so a face too small for 256 pixels of a
-// 1080p frame is still found. When many frames need tiles, every fourth goes first and the rest
-// follow only if those find a face: a video without faces pays for a quarter of its frames.
+// are merged by MediaPipe's weighted non-maximum suppression. A face found but small in the
+// whole-frame pass (under 16 of its 256 pixels, where boxes are coarse and false finds common)
+// gets a closer look: the network runs again on a square around it. Frames where neither finds
+// a face get a pass on overlapping tiles, so a face too small for 256 pixels of a 1080p frame is
+// still found. When many frames need tiles, every fourth goes first and the rest follow only if
+// those find a face: a video without faces pays for a quarter of its frames.
 #ifndef DFD_FACE_DETECTOR_H
 #define DFD_FACE_DETECTOR_H
 
@@ -32,7 +34,7 @@ typedef struct dfd_detection {
     float x0, y0, x1, y1;      // box
     float score;               // 0..1
     float kp[DFD_KP_COUNT][2]; // keypoints (x, y)
-    bool from_tiles;           // found by the tiled second pass
+    bool closer;               // found by a closer second look (zoom on a small find, or tiles)
 } dfd_detection;
 
 // Detections of one frame, best first. Owned by a dfd_detections set.
@@ -45,7 +47,7 @@ typedef struct dfd_detector_opts {
     float min_score; // keep faces at least this confident (default 0.6)
     float nms_iou;   // merge candidates overlapping more than this (default 0.3)
     float min_size;  // smallest face side kept, in frame pixels (default 24)
-    bool tiles;      // second pass on tiles for frames with no face (default true)
+    bool tiles;      // the closer passes: zooms on small finds, tiles (default true)
     int batch;       // frames per network run (default 8)
     int n_threads;   // threads for the network (0: one per CPU)
 } dfd_detector_opts;
