@@ -8,22 +8,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bench_util.h"
 #include "dfdetect/util/fileio.h"
 #include "dfdetect/video/video.h"
 
 #define DEFAULT_CLIP "bench/out/clip_1080p.mp4"
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int make_clip(const char *path)
 {
@@ -141,10 +130,10 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        double t_ff = median(ff, runs);
+        double t_ff = bench_median(ff, runs);
         printf("%-8d %7.3f s   ", threads, t_ff);
         for (int p = 0; p < 2; p++) {
-            double t = median(ours[p], runs);
+            double t = bench_median(ours[p], runs);
             char cell[64];
             snprintf(cell, sizeof cell, "%.3f s (%.2fx, %lld decoded)", t, t / t_ff,
                      (long long)last[p].stats.frames_decoded);
