@@ -26,6 +26,7 @@ extern const cli_command cli_probe;
 extern const cli_command cli_frames;
 extern const cli_command cli_model;
 extern const cli_command cli_faces;
+extern const cli_command cli_dataset;
 
 // ---- option parsing ----
 

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dfdetect/util/alloc.h"
@@ -261,4 +262,43 @@ dfd_status dfd_jpeg_write(const char *path, const dfd_image *img, int quality, d
         return st;
     }
     return dfd_atomic_file_commit(f, err);
+}
+
+dfd_status dfd_jpeg_encode(void **buf, size_t *n, const dfd_image *img, int quality, dfd_error *err)
+{
+    *buf = NULL;
+    *n = 0;
+    if (!dfd_image_is_writable(img)) {
+        return dfd_error_set(err, DFD_ERR_INVALID, "cannot encode an empty image as JPEG");
+    }
+    if (quality < 1 || quality > 100) {
+        return dfd_error_set(err, DFD_ERR_INVALID, "JPEG quality %d is not in 1..100", quality);
+    }
+    // libjpeg writes to a FILE: an in-memory stream, copied into a dfd_malloc buffer at the end.
+    char *mem = NULL;
+    size_t mem_n = 0;
+    FILE *fp = open_memstream(&mem, &mem_n);
+    if (!fp) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "out of memory encoding JPEG");
+    }
+    jpeg_ctx c;
+    memset(&c, 0, sizeof c);
+    c.name = "<memory>";
+    dfd_status st = jpeg_encode(&c, fp, img, quality, err);
+    jpeg_destroy_compress(&c.cinfo);
+    dfd_free(c.row);
+    if (fclose(fp) != 0 && !st) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "out of memory encoding JPEG");
+    }
+    if (!st) {
+        *buf = dfd_malloc(mem_n);
+        if (!*buf) {
+            st = dfd_error_set(err, DFD_ERR_NOMEM, "out of memory encoding JPEG");
+        } else {
+            memcpy(*buf, mem, mem_n);
+            *n = mem_n;
+        }
+    }
+    free(mem); // open_memstream allocates with malloc
+    return st;
 }

@@ -488,6 +488,170 @@ static void faces_reports_usage_and_missing_models(void)
     run_free(&r);
 }
 
+// ---- dataset ----
+
+// A small CSV dataset in a new folder (written into dir, 64 bytes): the demo clip (REAL), a
+// pattern clip naming it as its original (FAKE), a faceless VFR clip (FAKE) and the portrait as
+// an image (REAL). Returns false when it could not be written.
+static bool make_dataset(char *dir)
+{
+    if (!tmp_dir()) {
+        return false;
+    }
+    snprintf(dir, 64, "%s", tmp_dir_last());
+    char csv[8192], path[512];
+    snprintf(csv, sizeof csv,
+             "file,label,original,method\n"
+             "%s,REAL,,original\n"
+             "%s,FAKE,astronaut_pan.mp4,Pattern\n"
+             "%s,fake,,Pattern\n"
+             "%s/assets/astronaut.png,0,,original\n",
+             fixture("astronaut_pan.mp4"), fixture("small_faststart.mp4"), fixture("vfr.mp4"),
+             getenv("DFD_SOURCE_DIR"));
+    snprintf(path, sizeof path, "%s/labels.csv", dir);
+    return dfd_file_write_atomic(path, csv, strlen(csv), NULL) == DFD_OK;
+}
+
+static double json_num(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, a);
+    if (b) {
+        v = cJSON_GetObjectItem(v, b);
+    }
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void dataset_stats_counts_and_draws_the_chart(void)
+{
+    char dir[64], args[1024], chart[256];
+    REQUIRE(make_dataset(dir));
+    snprintf(chart, sizeof chart, "%s/labels.png", dir);
+    snprintf(args, sizeof args, "dataset stats '%s' --json --chart '%s'", dir, chart);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    cJSON *doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    CHECK_EQ_INT(json_num(doc, "items", NULL), 4);
+    CHECK_EQ_INT(json_num(doc, "labels", "REAL"), 2);
+    CHECK_EQ_INT(json_num(doc, "labels", "FAKE"), 2);
+    CHECK_EQ_INT(json_num(doc, "kinds", "video"), 3);
+    CHECK_EQ_INT(json_num(doc, "kinds", "image"), 1);
+    CHECK_EQ_INT(json_num(doc, "groups", NULL), 3); // the pattern fake joins its original
+    CHECK_EQ_INT(json_num(doc, "originals_present", NULL), 1);
+    CHECK_EQ_INT(json_num(doc, "methods", "Pattern"), 2);
+    const cJSON *v = cJSON_GetObjectItem(doc, "videos");
+    CHECK_EQ_INT(json_num(v, "probed", NULL), 3);
+    // Clips of 5 s (demo), 4 s (pattern) and 8 s (VFR).
+    CHECK_NEAR(json_num(v, "duration_s", "min"), 4, 0.1);
+    CHECK_NEAR(json_num(v, "duration_s", "max"), 8, 0.1);
+    CHECK_NEAR(json_num(v, "duration_s_total", NULL), 17, 0.3);
+    cJSON_Delete(doc);
+    run_free(&r);
+    // The chart: green REAL and red FAKE bars on a 640 x 480 picture.
+    dfd_image img = { 0 };
+    CHECK_OK(dfd_image_read(&img, chart, NULL));
+    CHECK(img.w == 640 && img.h == 480);
+    size_t green = 0, red = 0;
+    for (int y = 0; y < img.h; y++) {
+        for (int x = 0; x < img.w; x++) {
+            const uint8_t *p = dfd_image_px(&img, x, y);
+            green += p[0] == 44 && p[1] == 160 && p[2] == 44;
+            red += p[0] == 214 && p[1] == 39 && p[2] == 40;
+        }
+    }
+    CHECK(green > 1000 && red > 1000);
+    dfd_image_free(&img);
+    snprintf(args, sizeof args, "dataset stats '%s/labels.csv' --no-probe", dir);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_STR_CONTAINS(r.out, "items      4: 2 REAL, 2 FAKE");
+    CHECK_STR_CONTAINS(r.out, "groups     3");
+    run_free(&r);
+    remove_tree(dir);
+}
+
+static void dataset_grid_puts_fakes_beside_originals(void)
+{
+    char dir[64], args[1024], out[256];
+    REQUIRE(make_dataset(dir));
+    snprintf(out, sizeof out, "%s/grid.png", dir);
+    snprintf(args, sizeof args, "dataset grid '%s' --out '%s' --n 2 --tile 100", dir, out);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_STR_CONTAINS(r.out, "1 fake/original pairs");
+    run_free(&r);
+    dfd_image img = { 0 };
+    CHECK_OK(dfd_image_read(&img, out, NULL));
+    CHECK_EQ_INT(img.w, 8 + 3 * (100 + 8)); // fake | original | difference
+    dfd_image_free(&img);
+    remove_tree(dir);
+}
+
+static void dataset_errors_name_the_row(void)
+{
+    char dir[64], args[1024], path[256];
+    REQUIRE(make_dataset(dir));
+    snprintf(path, sizeof path, "%s/labels.csv", dir);
+    const char *csv = "file,label\nmissing_video.mp4,FAKE\n";
+    REQUIRE(dfd_file_write_atomic(path, csv, strlen(csv), NULL) == DFD_OK);
+    snprintf(args, sizeof args, "dataset stats '%s'", dir);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK_STR_CONTAINS(r.err, "labels.csv:2: ");
+    CHECK_STR_CONTAINS(r.err, "missing_video.mp4: no such file");
+    run_free(&r);
+    const char *usage[] = { "dataset",           "dataset frobnicate x",
+                            "dataset grid x",    "dataset stats",
+                            "dataset stats a b", "dataset cache x --images maybe" };
+    for (size_t i = 0; i < 6; i++) {
+        r = run(usage[i]);
+        CHECK_EQ_INT(r.code, 2);
+        run_free(&r);
+    }
+    const char *help[] = { "dataset --help", "dataset stats --help", "dataset grid --help",
+                           "dataset cache --help", "help dataset" };
+    for (size_t i = 0; i < 5; i++) {
+        r = run(help[i]);
+        CHECK_EQ_INT(r.code, 0);
+        CHECK_STR_CONTAINS(r.out, "usage: dfdetect dataset");
+        run_free(&r);
+    }
+    remove_tree(dir);
+}
+
+static void dataset_cache_builds_once_then_reads(void)
+{
+    if (!have_face_models()) {
+        TEST_SKIP("face models absent (scripts/setup.sh fetches them)");
+    }
+    char dir[64], args[1024];
+    REQUIRE(make_dataset(dir));
+    snprintf(args, sizeof args,
+             "dataset cache '%s' --cache '%s/cache' --frames 4 --size 64 "
+             "--jobs 2 --json",
+             dir, dir);
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    cJSON *doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    CHECK_EQ_INT(json_num(doc, "built", NULL), 4);
+    CHECK_EQ_INT(json_num(doc, "failed", NULL), 0);
+    // The demo clip has one face in each of 4 frames, the portrait one: at least 5 crops.
+    CHECK(json_num(doc, "load_faces", NULL) >= 5);
+    cJSON_Delete(doc);
+    run_free(&r);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    CHECK_EQ_INT(json_num(doc, "built", NULL), 0);
+    CHECK_EQ_INT(json_num(doc, "already_cached", NULL), 4);
+    cJSON_Delete(doc);
+    run_free(&r);
+    remove_tree(dir);
+}
+
 DFD_TEST_MAIN(
     { "help_lists_the_commands_and_exits_zero", help_lists_the_commands_and_exits_zero },
     { "usage_errors_exit_two_with_one_line", usage_errors_exit_two_with_one_line },
@@ -501,4 +665,8 @@ DFD_TEST_MAIN(
     { "faces_writes_a_folder_per_video", faces_writes_a_folder_per_video },
     { "faces_goes_on_after_a_bad_video_and_replaces_folders",
       faces_goes_on_after_a_bad_video_and_replaces_folders },
-    { "faces_reports_usage_and_missing_models", faces_reports_usage_and_missing_models })
+    { "faces_reports_usage_and_missing_models", faces_reports_usage_and_missing_models },
+    { "dataset_stats_counts_and_draws_the_chart", dataset_stats_counts_and_draws_the_chart },
+    { "dataset_grid_puts_fakes_beside_originals", dataset_grid_puts_fakes_beside_originals },
+    { "dataset_errors_name_the_row", dataset_errors_name_the_row },
+    { "dataset_cache_builds_once_then_reads", dataset_cache_builds_once_then_reads })

@@ -54,4 +54,10 @@ dfd_status dfd_png_encode(void **buf, size_t *n, const dfd_image *img, dfd_error
 // DFD_ERR_IO, DFD_ERR_NOMEM.
 dfd_status dfd_jpeg_write(const char *path, const dfd_image *img, int quality, dfd_error *err);
 
+// Encode `img` as dfd_jpeg_write does into a new buffer: *buf (free with dfd_free) holds *n
+// bytes (augmentation re-compresses face crops in memory). On error *buf is NULL and *n is 0.
+// Errors: DFD_ERR_INVALID (empty image, bad channel count, quality out of range), DFD_ERR_NOMEM.
+dfd_status dfd_jpeg_encode(void **buf, size_t *n, const dfd_image *img, int quality,
+                           dfd_error *err);
+
 #endif
