@@ -10,8 +10,9 @@
 #define MAX_ITEMS (1 << 20)
 
 static const char *const op_names[DFD_OP_COUNT] = {
-    "conv2d",  "matmul",  "add", "sub",     "mul",  "maximum", "minimum",         "act",  "softmax",
-    "maxpool", "avgpool", "pad", "reshape", "mean", "concat",  "resize_bilinear", "dwpw",
+    "conv2d", "matmul",          "add",     "sub",     "mul",       "maximum", "minimum",
+    "act",    "softmax",         "maxpool", "avgpool", "pad",       "reshape", "mean",
+    "concat", "resize_bilinear", "dwpw",    "dropout", "batchnorm",
 };
 
 static const char *const act_names[DFD_ACT_COUNT] = {
@@ -42,6 +43,8 @@ static void node_free(dfd_node *n)
     dfd_tensor_free(&n->alpha);
     dfd_tensor_free(&n->weight2);
     dfd_tensor_free(&n->bias2);
+    dfd_tensor_free(&n->running_mean);
+    dfd_tensor_free(&n->running_var);
 }
 
 dfd_finalize_opts dfd_finalize_opts_default(void)

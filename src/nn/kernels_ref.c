@@ -224,8 +224,7 @@ static void matmul_ref(const nn_args *a)
 
 // ---- element-wise binary with broadcasting ----
 
-// Strides (in elements) of t seen as rank-r (right-aligned), 0 where t broadcasts.
-static void broadcast_strides(long st[DFD_MAX_RANK], const dfd_tensor *t, const int *oshape, int r)
+void nn_broadcast_strides(long st[DFD_MAX_RANK], const dfd_tensor *t, const int *oshape, int r)
 {
     long s = 1;
     for (int i = r - 1; i >= 0; i--) {
@@ -264,8 +263,8 @@ static void binary_ref(const nn_args *a)
         os[i] = o->shape[i];
     }
     long sx[DFD_MAX_RANK] = { 0 }, sy[DFD_MAX_RANK] = { 0 };
-    broadcast_strides(sx, x, os, r);
-    broadcast_strides(sy, y, os, r);
+    nn_broadcast_strides(sx, x, os, r);
+    nn_broadcast_strides(sy, y, os, r);
     // Walk the output as (outer rows) x (last dimension).
     const int last = os[r - 1];
     long rows = 1;
@@ -431,17 +430,24 @@ static void mean_ref(const nn_args *a)
     }
 }
 
+void nn_concat_geometry(long *outer, long *inner, const dfd_tensor *y, int axis)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < axis; i++) {
+        *outer *= y->shape[i];
+    }
+    for (int i = axis + 1; i < y->rank; i++) {
+        *inner *= y->shape[i];
+    }
+}
+
 static void concat_ref(const nn_args *a)
 {
     const int axis = a->node->a.concat.axis;
     const dfd_tensor *y = a->out;
-    long outer = 1, inner = 1;
-    for (int i = 0; i < axis; i++) {
-        outer *= y->shape[i];
-    }
-    for (int i = axis + 1; i < y->rank; i++) {
-        inner *= y->shape[i];
-    }
+    long outer, inner;
+    nn_concat_geometry(&outer, &inner, y, axis);
     long y_row = (long)y->shape[axis] * inner, at = 0;
     for (int k = 0; k < a->n_in; k++) {
         const dfd_tensor *x = a->in[k];
@@ -490,14 +496,103 @@ static void resize_ref(const nn_args *a)
     }
 }
 
+// ---- training-time ops ----
+
+bool nn_dropout_keep(uint64_t seed, size_t i, float rate)
+{
+    // A counter-based generator (splitmix64 of seed and index): any element's draw is known
+    // without the others, so forward and backward agree and threads cannot change the mask.
+    uint64_t z = seed + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0) >= (double)rate;
+}
+
+// Identity at inference; in training, x / (1 - rate) where the mask keeps the element, else 0.
+static void dropout_ref(const nn_args *a)
+{
+    const size_t n = dfd_tensor_numel(a->out);
+    const float *x = a->in[0]->data;
+    float *y = a->out->data;
+    const float rate = a->node->a.dropout.rate;
+    if (!a->is_training || rate == 0) {
+        if (y != x) {
+            memcpy(y, x, n * sizeof(float));
+        }
+        return;
+    }
+    const float scale = 1.0f / (1.0f - rate);
+    for (size_t i = 0; i < n; i++) {
+        y[i] = nn_dropout_keep(a->seed, i, rate) ? x[i] * scale : 0.0f;
+    }
+}
+
+// x: (M, C) viewed from [N,C] or [N,H,W,C], statistics per channel over the M rows. Training:
+// batch mean and biased variance normalise (both kept in a->stats for the backward), and the
+// running statistics move towards them (unbiased variance, as PyTorch). Sums run in double, in
+// row order, on one thread: heads are small and the result must not depend on threads.
+static void batchnorm_ref(const nn_args *a)
+{
+    const dfd_node *n = a->node;
+    const int C = a->out->shape[a->out->rank - 1];
+    const size_t M = dfd_tensor_numel(a->out) / (size_t)C;
+    const float *x = a->in[0]->data;
+    float *y = a->out->data;
+    float *mean = a->stats, *istd = a->stats ? a->stats + C : NULL;
+    if (a->is_training) {
+        const float m = n->a.bn.momentum;
+        for (int c = 0; c < C; c++) {
+            double s = 0, ss = 0;
+            for (size_t r = 0; r < M; r++) {
+                s += (double)x[r * C + c];
+            }
+            const double mu = s / (double)M;
+            for (size_t r = 0; r < M; r++) {
+                double d = (double)x[r * C + c] - mu;
+                ss += d * d;
+            }
+            const double var = ss / (double)M;
+            mean[c] = (float)mu;
+            istd[c] = (float)(1.0 / sqrt(var + (double)n->a.bn.eps));
+            const double unbiased = M > 1 ? ss / (double)(M - 1) : var;
+            n->running_mean.data[c] = (1 - m) * n->running_mean.data[c] + m * (float)mu;
+            n->running_var.data[c] = (1 - m) * n->running_var.data[c] + m * (float)unbiased;
+        }
+    }
+    for (size_t r = 0; r < M; r++) {
+        for (int c = 0; c < C; c++) {
+            float mu, is;
+            if (a->is_training) {
+                mu = mean[c];
+                is = istd[c];
+            } else {
+                mu = n->running_mean.data[c];
+                is = (float)(1.0 / sqrt((double)n->running_var.data[c] + (double)n->a.bn.eps));
+            }
+            y[r * C + c] = (x[r * C + c] - mu) * is * n->weight.data[c] + n->bias.data[c];
+        }
+    }
+}
+
 const nn_op_impl nn_ref_ops[DFD_OP_COUNT] = {
-    [DFD_OP_CONV2D] = { conv2d_ref, NULL },   [DFD_OP_MATMUL] = { matmul_ref, NULL },
-    [DFD_OP_ADD] = { binary_ref, NULL },      [DFD_OP_SUB] = { binary_ref, NULL },
-    [DFD_OP_MUL] = { binary_ref, NULL },      [DFD_OP_MAXIMUM] = { binary_ref, NULL },
-    [DFD_OP_MINIMUM] = { binary_ref, NULL },  [DFD_OP_ACT] = { act_ref, NULL },
-    [DFD_OP_SOFTMAX] = { softmax_ref, NULL }, [DFD_OP_MAXPOOL] = { pool_ref, NULL },
-    [DFD_OP_AVGPOOL] = { pool_ref, NULL },    [DFD_OP_PAD] = { pad_ref, NULL },
-    [DFD_OP_RESHAPE] = { reshape_ref, NULL }, [DFD_OP_MEAN] = { mean_ref, NULL },
-    [DFD_OP_CONCAT] = { concat_ref, NULL },   [DFD_OP_RESIZE_BILINEAR] = { resize_ref, NULL },
+    [DFD_OP_CONV2D] = { conv2d_ref, nn_conv2d_backward_ref },
+    [DFD_OP_MATMUL] = { matmul_ref, nn_matmul_backward_ref },
+    [DFD_OP_ADD] = { binary_ref, nn_binary_backward_ref },
+    [DFD_OP_SUB] = { binary_ref, nn_binary_backward_ref },
+    [DFD_OP_MUL] = { binary_ref, nn_binary_backward_ref },
+    [DFD_OP_MAXIMUM] = { binary_ref, nn_binary_backward_ref },
+    [DFD_OP_MINIMUM] = { binary_ref, nn_binary_backward_ref },
+    [DFD_OP_ACT] = { act_ref, nn_act_backward_ref },
+    [DFD_OP_SOFTMAX] = { softmax_ref, nn_softmax_backward_ref },
+    [DFD_OP_MAXPOOL] = { pool_ref, nn_pool_backward_ref },
+    [DFD_OP_AVGPOOL] = { pool_ref, nn_pool_backward_ref },
+    [DFD_OP_PAD] = { pad_ref, nn_pad_backward_ref },
+    [DFD_OP_RESHAPE] = { reshape_ref, nn_reshape_backward_ref },
+    [DFD_OP_MEAN] = { mean_ref, nn_mean_backward_ref },
+    [DFD_OP_CONCAT] = { concat_ref, nn_concat_backward_ref },
+    [DFD_OP_RESIZE_BILINEAR] = { resize_ref, NULL },
     [DFD_OP_DWPW] = { dwpw_ref, NULL },
+    [DFD_OP_DROPOUT] = { dropout_ref, nn_dropout_backward_ref },
+    [DFD_OP_BATCHNORM] = { batchnorm_ref, nn_batchnorm_backward_ref },
 };

@@ -214,9 +214,8 @@ done:
     return st;
 }
 
-// oneDNN (OpenMP runtime) and our kernels take their team size from the calling thread's
-// OpenMP setting: set it for the session, and give the caller its own back afterwards.
-static int threads_enter(int n)
+// Team sizes of sessions (nn_internal.h).
+int nn_threads_enter(int n)
 {
 #ifdef _OPENMP
     int prev = omp_get_max_threads();
@@ -228,7 +227,7 @@ static int threads_enter(int n)
 #endif
 }
 
-static void threads_leave(int prev)
+void nn_threads_leave(int prev)
 {
 #ifdef _OPENMP
     omp_set_num_threads(prev);
@@ -240,6 +239,7 @@ static void threads_leave(int prev)
 static void node_args(nn_args *a, const dfd_session *s, size_t i)
 {
     const dfd_node *n = &s->g->nodes[i];
+    memset(a, 0, sizeof *a); // the training fields stay zero: inference semantics
     a->node = n;
     a->n_in = n->n_in;
     for (int k = 0; k < n->n_in; k++) {
@@ -288,14 +288,14 @@ dfd_status dfd_session_create(dfd_session **out, const dfd_graph *g, int batch,
     dfd_status st = plan(s, err);
     // oneDNN splits its work for the thread count in force when a primitive is created, so
     // that must already be the session's.
-    int prev_threads = threads_enter(s->opts.n_threads);
+    int prev_threads = nn_threads_enter(s->opts.n_threads);
     for (size_t i = 0; st == DFD_OK && s->opts.backend == DFD_BACKEND_FAST && i < g->n_nodes; i++) {
         nn_args a;
         node_args(&a, s, i);
         st = nn_fast_prepare(&s->fast[i], &a, err);
         s->n_fast += s->fast[i] != NULL;
     }
-    threads_leave(prev_threads);
+    nn_threads_leave(prev_threads);
     if (st) {
         dfd_session_free(s);
         return st;
@@ -319,7 +319,7 @@ dfd_status dfd_session_run(dfd_session *s, dfd_error *err)
     if (!s) {
         return dfd_error_set(err, DFD_ERR_INVALID, "session: NULL");
     }
-    int prev_threads = threads_enter(s->opts.n_threads);
+    int prev_threads = nn_threads_enter(s->opts.n_threads);
     for (size_t i = 0; i < s->g->n_nodes; i++) {
         nn_args a;
         node_args(&a, s, i);
@@ -333,7 +333,7 @@ dfd_status dfd_session_run(dfd_session *s, dfd_error *err)
             s->node_seconds[i] += dfd_now() - t0;
         }
     }
-    threads_leave(prev_threads);
+    nn_threads_leave(prev_threads);
     return DFD_OK;
 }
 

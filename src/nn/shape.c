@@ -272,6 +272,29 @@ static dfd_status infer_concat(dfd_graph *g, dfd_node *n, const char *what, dfd_
     return DFD_OK;
 }
 
+// Batch norm over the last axis: gamma, beta and both running statistics are [C] vectors.
+static dfd_status infer_batchnorm(dfd_graph *g, dfd_node *n, const char *what, dfd_error *err)
+{
+    const dfd_value *x = &g->values[n->in[0]];
+    const int c = x->shape[x->rank - 1];
+    const float eps = n->a.bn.eps, m = n->a.bn.momentum;
+    if (x->rank != 2 && x->rank != 4) {
+        return FAIL("%s: node '%s': batch norm needs [N,C] or [N,H,W,C]", what, n->name);
+    }
+    if (n->weight.rank != 1 || n->weight.shape[0] != c || n->bias.rank != 1 ||
+        n->bias.shape[0] != c || n->running_mean.rank != 1 || n->running_mean.shape[0] != c ||
+        n->running_var.rank != 1 || n->running_var.shape[0] != c) {
+        return FAIL("%s: node '%s': batch norm parameters must all have %d channels", what, n->name,
+                    c);
+    }
+    if (!(eps > 0) || !(m > 0 && m <= 1)) {
+        return FAIL("%s: node '%s': batch norm needs eps > 0 and momentum in (0, 1]", what,
+                    n->name);
+    }
+    set_shape(&g->values[n->out], x->rank, x->shape);
+    return DFD_OK;
+}
+
 dfd_status nn_infer_node(dfd_graph *g, dfd_node *n, const char *what, dfd_error *err)
 {
     for (int k = 0; k < n->n_in; k++) {
@@ -356,6 +379,14 @@ dfd_status nn_infer_node(dfd_graph *g, dfd_node *n, const char *what, dfd_error 
         set_shape(out, 4, s);
         return DFD_OK;
     }
+    case DFD_OP_DROPOUT:
+        if (!(n->a.dropout.rate >= 0 && n->a.dropout.rate < 1)) {
+            return FAIL("%s: node '%s': dropout rate must be in [0, 1)", what, n->name);
+        }
+        set_shape(out, x->rank, x->shape);
+        return DFD_OK;
+    case DFD_OP_BATCHNORM:
+        return infer_batchnorm(g, n, what, err);
     case DFD_OP_COUNT:
         break;
     }

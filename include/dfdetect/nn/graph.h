@@ -39,6 +39,11 @@ typedef enum dfd_op {
     DFD_OP_DWPW,            // fused depthwise then pointwise (made by fusion, never imported):
                             // x [N,H,W,C] -> depthwise (weight2 [KH,KW,1,C], bias2 [C], window
                             // a.conv.win) -> 1x1 conv (weight [1,1,C,OC], bias, residual, act)
+    DFD_OP_DROPOUT,         // identity at inference; in training (autograd.h) zeroes each element
+                            // with probability a.dropout.rate and scales the rest by 1/(1-rate)
+    DFD_OP_BATCHNORM,       // per channel (last axis) of [N,C] or [N,H,W,C]: weight (gamma) [C],
+                            // bias (beta) [C]; inference normalises with running_mean/var [C],
+                            // training with the batch's statistics (see a.bn)
     DFD_OP_COUNT
 } dfd_op;
 
@@ -106,6 +111,9 @@ typedef struct dfd_node {
     dfd_tensor alpha;   // PReLU slopes [C]
     dfd_tensor weight2; // DWPW: the depthwise stage's filter [KH, KW, 1, C]
     dfd_tensor bias2;   // DWPW: the depthwise stage's bias [C]
+    // BATCHNORM [C]: statistics for inference, updated by training forward passes (not
+    // trainable)
+    dfd_tensor running_mean, running_var;
     // Fused epilogue of CONV2D and MATMUL, in this order: + bias, + residual value, activation.
     int residual; // value id added before the activation, or -1
     dfd_act act;  // also the activation of DFD_OP_ACT
@@ -136,6 +144,14 @@ typedef struct dfd_node {
         struct {
             bool keep_dims;
         } mean;
+        struct {
+            float rate; // probability of dropping an element, 0 <= rate < 1
+        } dropout;
+        struct {
+            float eps;      // y = (x - mean) / sqrt(var + eps) * gamma + beta
+            float momentum; // PyTorch convention: running = (1 - momentum) * running +
+                            // momentum * batch (variance unbiased), 0 < momentum <= 1
+        } bn;
     } a;
 } dfd_node;
 
