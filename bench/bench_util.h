@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static inline int bench_cmp_double(const void *a, const void *b)
 {
@@ -32,6 +33,23 @@ static inline bool bench_capture(char *buf, size_t cap, const char *cmd)
     size_t n = fread(buf, 1, cap - 1, p);
     buf[n] = '\0';
     return pclose(p) == 0;
+}
+
+// Make the clip `path` with the ffmpeg program unless it exists: `ffmpeg_args` are the inputs,
+// filters and encoder options (written to path.tmp, then renamed). 0 on success.
+static inline int bench_make_clip(const char *path, const char *what, const char *ffmpeg_args)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && sb.st_size > 0) {
+        return 0;
+    }
+    fprintf(stderr, "making %s (%s)...\n", path, what);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p bench/out && ffmpeg -nostdin -v error -y %s -f mp4 '%s.tmp' && "
+             "mv '%s.tmp' '%s'",
+             ffmpeg_args, path, path, path);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 #endif

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "bench_util.h"
 #include "dfdetect/util/fileio.h"
@@ -16,18 +15,9 @@
 
 static int make_clip(const char *path)
 {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && sb.st_size > 0) {
-        return 0;
-    }
-    fprintf(stderr, "making %s (10 s 1080p30 H.264, x264 defaults)...\n", path);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p bench/out && ffmpeg -nostdin -v error -y -f lavfi "
-             "-i testsrc2=size=1920x1080:rate=30:duration=10 -c:v libx264 -pix_fmt yuv420p "
-             "-f mp4 '%s.tmp' && mv '%s.tmp' '%s'",
-             path, path, path);
-    return system(cmd) == 0 ? 0 : -1;
+    return bench_make_clip(path, "10 s 1080p30 H.264, x264 defaults",
+                           "-f lavfi -i testsrc2=size=1920x1080:rate=30:duration=10 -c:v libx264 "
+                           "-pix_fmt yuv420p");
 }
 
 // Wall time of `ffmpeg -threads N -i clip -f null -` (a full decode, as the issue defines it).

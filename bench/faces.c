@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "bench_util.h"
 #include "dfdetect/util/fileio.h"
@@ -21,21 +20,12 @@
 
 static int make_clip(const char *path)
 {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && sb.st_size > 0) {
-        return 0;
-    }
-    fprintf(stderr, "making %s (10 s 1080p30 H.264 with a face, x264 defaults)...\n", path);
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p bench/out && ffmpeg -nostdin -v error -y -loop 1 -framerate 30 "
-             "-i assets/astronaut.png -f lavfi -i color=c=0x405060:s=1920x1080:r=30:d=10 "
-             "-filter_complex \"[0:v]scale=720:720[fg];[1:v][fg]overlay=x='400+60*t':y=180:"
-             "shortest=1,noise=alls=8:allf=t,format=yuv420p\" -t 10 -c:v libx264 -b:v 8M -maxrate "
-             "10M -bufsize 16M "
-             "-f mp4 '%s.tmp' && mv '%s.tmp' '%s'",
-             path, path, path);
-    return system(cmd) == 0 ? 0 : -1;
+    return bench_make_clip(path, "10 s 1080p30 H.264 with a face, 8 Mbit/s",
+                           "-loop 1 -framerate 30 -i assets/astronaut.png -f lavfi "
+                           "-i color=c=0x405060:s=1920x1080:r=30:d=10 -filter_complex "
+                           "\"[0:v]scale=720:720[fg];[1:v][fg]overlay=x='400+60*t':y=180:"
+                           "shortest=1,noise=alls=8:allf=t,format=yuv420p\" -t 10 -c:v libx264 "
+                           "-b:v 8M -maxrate 10M -bufsize 16M");
 }
 
 typedef struct stage_times {
