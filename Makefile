@@ -38,6 +38,9 @@ test-sanitize:
 bench: build
 	$(BUILD)/bench/decode
 	$(BUILD)/bench/nn --torch
+	$(BUILD)/bench/faces
+	$(BUILD)/bench/rnn --torch
+	$(BUILD)/bench/train --torch
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
