@@ -27,6 +27,7 @@ extern const cli_command cli_frames;
 extern const cli_command cli_model;
 extern const cli_command cli_faces;
 extern const cli_command cli_dataset;
+extern const cli_command cli_scan;
 
 // ---- option parsing ----
 

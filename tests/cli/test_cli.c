@@ -2,13 +2,19 @@
 // one-line errors with exit code 1 for every bad input, and no partial output on failure.
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dfdetect/detect/backbone.h"
+#include "dfdetect/detect/model.h"
+#include "dfdetect/face/faces.h"
 #include "dfdetect/image/imageio.h"
+#include "dfdetect/model/registry.h"
+#include "dfdetect/model/tfjs.h"
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/fileio.h"
 #include "test.h"
@@ -652,6 +658,225 @@ static void dataset_cache_builds_once_then_reads(void)
     remove_tree(dir);
 }
 
+// ---- scan ----
+
+// A random detector (default head sizes, 6 uniform frames, T = 1.7, Tf = 2.5) saved at `path`.
+static void make_scan_model(const char *path)
+{
+    dfd_detector_model m = { 0 };
+    dfd_head_opts o = dfd_head_opts_default();
+    o.seed = 23;
+    dfd_error err;
+    REQUIRE(dfd_head_create(&m.head, &o, &err) == DFD_OK);
+    m.prep = dfd_detector_prep_default();
+    m.prep.frames = 6;
+    m.prep.sampling.kind = DFD_SAMPLING_UNIFORM;
+    m.temperature = 1.7f;
+    m.frame_temperature = 2.5f;
+    m.threshold = 0.5f;
+    memset(m.backbone_sha256, 'c', 64);
+    snprintf(m.name, sizeof m.name, "cli-scan-test");
+    snprintf(m.version, sizeof m.version, "3.1");
+    REQUIRE(dfd_detector_model_save(path, &m, NULL, 0, NULL, &err) == DFD_OK);
+    dfd_head_free(m.head);
+}
+
+static float scan_sigmoid(double x)
+{
+    return (float)(1.0 / (1.0 + exp(-x)));
+}
+
+// The sequence logit of the first identity of `clip`, computed without the scanner: the model's
+// frames and crops, the backbone's embeddings, the head.
+static void reference_seq_logit(float *seq, const char *model_path, const char *clip)
+{
+    const char *src = getenv("DFD_SOURCE_DIR");
+    char models[1024], path[1100];
+    snprintf(models, sizeof models, "%s/models", src);
+    dfd_error err;
+    dfd_detector_model *m;
+    dfd_face_models *fm;
+    dfd_graph *g;
+    REQUIRE(dfd_detector_model_load(&m, model_path, &err) == DFD_OK);
+    REQUIRE(dfd_face_models_load(&fm, models, &err) == DFD_OK);
+    REQUIRE(dfd_model_path(path, sizeof path, models, DFD_ROLE_BACKBONE, &err) == DFD_OK);
+    REQUIRE(dfd_tfjs_load(&g, path, &err) == DFD_OK);
+    dfd_video *v;
+    dfd_frame_set set;
+    REQUIRE(dfd_video_open(&v, clip, NULL, &err) == DFD_OK);
+    REQUIRE(dfd_video_sample(&set, v, &m->prep.sampling, 6, NULL, NULL, &err) == DFD_OK);
+    dfd_video_close(v);
+    dfd_face_opts fo = dfd_face_opts_default();
+    fo.crop_size = m->prep.crop_size;
+    fo.margin = m->prep.margin;
+    dfd_face_engine *eng;
+    dfd_face_result fr;
+    REQUIRE(dfd_face_engine_create(&eng, fm, &fo, &err) == DFD_OK);
+    REQUIRE(dfd_faces_extract(&fr, eng, &set, &err) == DFD_OK && fr.n_ids >= 1);
+    const dfd_face_identity *id = &fr.ids[0];
+    dfd_image crops[64];
+    float *feats = dfd_malloc(id->n * DFD_BACKBONE_DIM * sizeof *feats);
+    REQUIRE(feats && id->n <= 64);
+    for (size_t k = 0; k < id->n; k++) {
+        crops[k] = id->obs[k].crop;
+    }
+    dfd_backbone *b;
+    REQUIRE(dfd_backbone_create(&b, g, 1, 0, &err) == DFD_OK);
+    REQUIRE(dfd_backbone_embed(feats, b, crops, id->n, &err) == DFD_OK);
+    int len = (int)id->n;
+    CHECK_OK(dfd_head_forward(m->head, NULL, seq, feats, &len, 1, len, 0, &err));
+    dfd_free(feats);
+    dfd_backbone_free(b);
+    dfd_face_result_free(&fr);
+    dfd_face_engine_free(eng);
+    dfd_frame_set_free(&set);
+    dfd_graph_free(g);
+    dfd_face_models_free(fm);
+    dfd_detector_model_free(m);
+}
+
+static void scan_json_scores_match_the_networks(void)
+{
+    if (!have_face_models()) {
+        TEST_SKIP("face models absent (scripts/setup.sh fetches them)");
+    }
+    char dir[64], model[128], csv[128], args[4096];
+    REQUIRE(tmp_dir());
+    snprintf(dir, sizeof dir, "%s", tmp_dir_last());
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    snprintf(csv, sizeof csv, "%s/sub.csv", dir);
+    make_scan_model(model);
+    const char *clip = fixture("astronaut_pan.mp4");
+    snprintf(args, sizeof args, "scan --model '%s' --json --jobs 2 --submission '%s' '%s' '%s'",
+             model, csv, clip, fixture("small_faststart.mp4"));
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_EQ_INT(r.err_lines, 0);
+    cJSON *doc = cJSON_Parse(r.out);
+    REQUIRE(cJSON_IsArray(doc) && cJSON_GetArraySize(doc) == 2);
+    const cJSON *v = cJSON_GetArrayItem(doc, 0);
+    const char *verdict = cJSON_GetStringValue(cJSON_GetObjectItem(v, "verdict"));
+    REQUIRE(verdict);
+    CHECK(strcmp(verdict, "FAKE") == 0 || strcmp(verdict, "REAL") == 0);
+    double p = cJSON_GetNumberValue(cJSON_GetObjectItem(v, "probability"));
+    CHECK(p >= 0 && p <= 1);
+    CHECK((strcmp(verdict, "FAKE") == 0) == (p >= 0.5));
+    const cJSON *ids = cJSON_GetObjectItem(v, "identities");
+    REQUIRE(cJSON_IsArray(ids) && cJSON_GetArraySize(ids) >= 1);
+    double best = 0;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, ids)
+    {
+        double ip = cJSON_GetNumberValue(cJSON_GetObjectItem(id, "probability"));
+        best = ip > best ? ip : best;
+        CHECK_NEAR(ip, scan_sigmoid(cJSON_GetNumberValue(cJSON_GetObjectItem(id, "logit")) / 1.7),
+                   1e-5);
+        const cJSON *frames = cJSON_GetObjectItem(id, "frames"), *f;
+        CHECK(cJSON_GetArraySize(frames) >= 1);
+        cJSON_ArrayForEach(f, frames)
+        {
+            double fl = cJSON_GetNumberValue(cJSON_GetObjectItem(f, "logit"));
+            CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(f, "probability")),
+                       scan_sigmoid(fl / 2.5), 1e-5);
+            const cJSON *box = cJSON_GetObjectItem(f, "box");
+            REQUIRE(cJSON_GetArraySize(box) == 4);
+            CHECK(cJSON_GetArrayItem(box, 2)->valuedouble >
+                  cJSON_GetArrayItem(box, 0)->valuedouble);
+            CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(f, "index")) >= 0);
+        }
+    }
+    CHECK_NEAR(p, best, 1e-6);
+    // The first identity's probability, independently: head(backbone(crops)) / T.
+    float seq = NAN;
+    reference_seq_logit(&seq, model, clip);
+    double ref = scan_sigmoid((double)seq / 1.7);
+    CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(ids, 0), "probability")),
+               ref, 1e-5);
+    const cJSON *m = cJSON_GetObjectItem(v, "model");
+    CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(m, "name")), "cli-scan-test") == 0);
+    CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(m, "version")), "3.1") == 0);
+    const cJSON *t = cJSON_GetObjectItem(v, "timing_s");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(t, "total")) > 0);
+    CHECK(cJSON_GetObjectItem(t, "backbone") && cJSON_GetObjectItem(t, "decode"));
+    const cJSON *nf = cJSON_GetArrayItem(doc, 1);
+    CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(nf, "verdict")), "NO_FACE") == 0);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(nf, "probability")));
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(nf, "identities")) == 0);
+    // The submission: base names and probabilities, 0.5 without a face.
+    char want[256];
+    snprintf(want, sizeof want,
+             "filename,label\nastronaut_pan.mp4,%.6f\nsmall_faststart.mp4,0.500000\n", p);
+    char *got = slurp(csv);
+    CHECK(strcmp(got, want) == 0);
+    dfd_free(got);
+    cJSON_Delete(doc);
+    run_free(&r);
+    remove_tree(dir);
+}
+
+static void scan_lines_bad_files_and_usage(void)
+{
+    if (!have_face_models()) {
+        TEST_SKIP("face models absent (scripts/setup.sh fetches them)");
+    }
+    char dir[64], model[128], args[4096];
+    REQUIRE(tmp_dir());
+    snprintf(dir, sizeof dir, "%s", tmp_dir_last());
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    make_scan_model(model);
+    // A folder (a clip and an image in it), a bad file and a clip without a face: the bad one is
+    // one stderr line and exit 1, the others are still scanned.
+    char folder[128];
+    snprintf(folder, sizeof folder, "%s/in", dir);
+    snprintf(args, sizeof args, "mkdir '%s' && cp '%s' '%s/assets/astronaut.png' '%s/'", folder,
+             fixture("astronaut_pan.mp4"), getenv("DFD_SOURCE_DIR"), folder);
+    REQUIRE(system(args) == 0);
+    const char *bad = fixture("text.mp4");
+    snprintf(args, sizeof args, "scan --model '%s' '%s' '%s' '%s'", model, folder, bad,
+             fixture("small_faststart.mp4"));
+    run_result r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK(strstr(r.err, bad) != NULL);
+    char line[1024];
+    float p;
+    const char *s = r.out;
+    for (int k = 0; k < 2; k++) { // astronaut.png, astronaut_pan.mp4 (sorted)
+        char word[8], path[900];
+        REQUIRE(sscanf(s, "%7s %f  %899s", word, &p, path) == 3);
+        CHECK(strcmp(word, p >= 0.5f ? "FAKE" : "REAL") == 0);
+        CHECK(p >= 0 && p <= 1);
+        CHECK(strstr(path, k ? "astronaut_pan.mp4" : "astronaut.png") != NULL);
+        s = strchr(s, '\n');
+        REQUIRE(s);
+        s++;
+    }
+    snprintf(line, sizeof line, "NO_FACE  %s\n", fixture("small_faststart.mp4"));
+    CHECK(strcmp(s, line) == 0);
+    run_free(&r);
+
+    const char *usage[] = { "scan x.mp4", "scan --model m.safetensors",
+                            "scan --model m --threshold 2 x.mp4", "scan --frames 0 --model m x" };
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        r = run(usage[i]);
+        CHECK_EQ_INT(r.code, 2);
+        CHECK_EQ_INT(r.err_lines, 1);
+        run_free(&r);
+    }
+    r = run("scan --help");
+    CHECK_EQ_INT(r.code, 0);
+    CHECK(strstr(r.out, "--model FILE") && strstr(r.out, "--submission"));
+    run_free(&r);
+    snprintf(args, sizeof args, "scan --model '%s/none.safetensors' '%s'", dir,
+             fixture("astronaut_pan.mp4"));
+    r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK(strstr(r.err, "none.safetensors") != NULL);
+    run_free(&r);
+    remove_tree(dir);
+}
+
 DFD_TEST_MAIN(
     { "help_lists_the_commands_and_exits_zero", help_lists_the_commands_and_exits_zero },
     { "usage_errors_exit_two_with_one_line", usage_errors_exit_two_with_one_line },
@@ -669,4 +894,6 @@ DFD_TEST_MAIN(
     { "dataset_stats_counts_and_draws_the_chart", dataset_stats_counts_and_draws_the_chart },
     { "dataset_grid_puts_fakes_beside_originals", dataset_grid_puts_fakes_beside_originals },
     { "dataset_errors_name_the_row", dataset_errors_name_the_row },
-    { "dataset_cache_builds_once_then_reads", dataset_cache_builds_once_then_reads })
+    { "dataset_cache_builds_once_then_reads", dataset_cache_builds_once_then_reads },
+    { "scan_json_scores_match_the_networks", scan_json_scores_match_the_networks },
+    { "scan_lines_bad_files_and_usage", scan_lines_bad_files_and_usage })

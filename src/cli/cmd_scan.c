@@ -1,0 +1,462 @@
+// dfdetect scan VIDEO...|IMAGE...|DIR --model FILE: a REAL / FAKE / NO_FACE answer per file,
+// several files at once with --jobs, as text, JSON or a DFDC submission file.
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "dfdetect/detect/model.h"
+#include "dfdetect/detect/scan.h"
+#include "dfdetect/face/faces.h"
+#include "dfdetect/model/registry.h"
+#include "dfdetect/model/tfjs.h"
+#include "dfdetect/util/alloc.h"
+#include "dfdetect/util/dirs.h"
+#include "dfdetect/util/fileio.h"
+#include "dfdetect/util/progress.h"
+#include "dfdetect/util/threads.h"
+
+static const char scan_help[] =
+    "usage: dfdetect scan VIDEO...|IMAGE...|DIR... --model FILE [--json] [--jobs N]\n"
+    "                     [--threshold T] [--frames N] [--submission FILE.csv] [--models DIR]\n"
+    "\n"
+    "Say whether each video or image is a deepfake: sample frames as the model was trained to,\n"
+    "find and track the faces, score every face with the detector and give the file the\n"
+    "calibrated probability of its most suspicious face. One line per file:\n"
+    "  FAKE 0.93  path         probability at or above the threshold\n"
+    "  REAL 0.04  path\n"
+    "  NO_FACE  path           no usable face (not an error)\n"
+    "A folder argument means every video and image in it (.png, .jpg, .jpeg are images, scanned\n"
+    "as one frame).\n"
+    "\n"
+    "options:\n"
+    "  --model FILE        the detector (a safetensors file made by `dfdetect train`); required\n"
+    "                      for now: no default model ships yet\n"
+    "  --json              print a JSON array: per file the verdict, probability, identities\n"
+    "                      with per-frame scores and boxes, timings, the model's name/version\n"
+    "  --jobs N            files scanned at once (default 1)\n"
+    "  --threshold T       probability at or above which a file is FAKE (default: the model's)\n"
+    "  --frames N          frames sampled per video (default: the model's)\n"
+    "  --submission FILE   also write the DFDC submission CSV `filename,label` (label: the\n"
+    "                      probability; 0.5 for a file without a face or that failed)\n"
+    "  --models DIR        the face and backbone models (default: the repository's models/, or\n"
+    "                      $DFD_MODELS)\n"
+    "  --help              this text\n"
+    "\n"
+    "exit codes: 0 every file scanned (NO_FACE included), 1 a file or the model could not be\n"
+    "read (one line on stderr each; the other files are still scanned), 2 usage error\n";
+
+static const char *const scan_exts[] = { ".mp4", ".mov", ".m4v",  ".mkv", ".webm",
+                                         ".avi", ".mpg", ".mpeg", ".ts",  ".flv",
+                                         ".wmv", ".3gp", ".png",  ".jpg", ".jpeg" };
+
+static bool has_scan_ext(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof scan_exts / sizeof scan_exts[0]; i++) {
+        if (strcasecmp(dot, scan_exts[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct scan_item {
+    char *path;
+    dfd_status status;
+    dfd_scan_result r;
+} scan_item;
+
+typedef struct scan_list {
+    scan_item *v;
+    size_t n, cap;
+} scan_list;
+
+static int list_add(scan_list *l, const char *path)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        scan_item *nv = dfd_realloc(l->v, cap * sizeof *nv);
+        if (!nv) {
+            return -1;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    memset(&l->v[l->n], 0, sizeof l->v[l->n]);
+    l->v[l->n].path = dfd_strdup(path);
+    return l->v[l->n++].path ? 0 : -1;
+}
+
+static void list_free(scan_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        dfd_free(l->v[i].path);
+        dfd_scan_result_free(&l->v[i].r);
+    }
+    dfd_free(l->v);
+}
+
+// Files as given; folders to the videos and images in them (sorted).
+static int collect_files(scan_list *l, const char *const *args, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char **names;
+        size_t count;
+        dfd_error err;
+        dfd_status st = dfd_dir_list_files(&names, &count, args[i], &err);
+        if (st == DFD_ERR_INVALID || st == DFD_ERR_NOT_FOUND) { // a file (or missing: reported)
+            if (list_add(l, args[i])) {
+                return -1;
+            }
+            continue;
+        }
+        if (st) {
+            cli_fail(&err);
+            return -1;
+        }
+        size_t found = 0;
+        for (size_t k = 0; k < count; k++) {
+            char path[4096];
+            int len = snprintf(path, sizeof path, "%s/%s", args[i], names[k]);
+            if (!has_scan_ext(names[k]) || len <= 0 || (size_t)len >= sizeof path) {
+                continue;
+            }
+            if (list_add(l, path)) {
+                dfd_dir_list_free(names, count);
+                return -1;
+            }
+            found++;
+        }
+        dfd_dir_list_free(names, count);
+        if (!found) {
+            cli_error("%s: no video or image files in this folder", args[i]);
+        }
+    }
+    return 0;
+}
+
+typedef struct scan_ctx {
+    scan_list *files;
+    const dfd_detector_model *model;
+    const dfd_face_models *faces;
+    const dfd_graph *backbone;
+    dfd_scan_opts opts;
+    dfd_scanner **scanners; // one per pool thread, created on first use
+    pthread_mutex_t lock;
+    dfd_progress bar;
+    size_t done;
+} scan_ctx;
+
+static void scan_one(void *ctx, size_t i, int thread)
+{
+    scan_ctx *c = ctx;
+    scan_item *it = &c->files->v[i];
+    dfd_error err;
+    dfd_error_clear(&err);
+    dfd_status st = DFD_OK;
+    if (!c->scanners[thread]) {
+        st = dfd_scanner_create(&c->scanners[thread], c->model, c->faces, c->backbone, &c->opts,
+                                &err);
+    }
+    if (!st) {
+        st = dfd_scan_file(&it->r, c->scanners[thread], it->path, &err);
+    } else {
+        it->r.verdict = DFD_SCAN_ERROR;
+        it->r.probability = NAN;
+        snprintf(it->r.error, sizeof it->r.error, "%s", dfd_error_message(&err));
+    }
+    it->status = st;
+    pthread_mutex_lock(&c->lock);
+    c->done++;
+    dfd_progress_update(&c->bar, c->done);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static double round_to(double x, double scale)
+{
+    return round(x * scale) / scale;
+}
+
+static cJSON *identity_json(const dfd_scan_identity *id)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        return NULL;
+    }
+    cJSON_AddNumberToObject(o, "probability", (double)id->probability);
+    cJSON_AddNumberToObject(o, "logit", (double)id->seq_logit);
+    cJSON *frames = cJSON_AddArrayToObject(o, "frames");
+    for (size_t k = 0; frames && k < id->n; k++) {
+        const dfd_scan_face *f = &id->faces[k];
+        cJSON *fo = cJSON_CreateObject();
+        if (!fo) {
+            break;
+        }
+        cJSON_AddNumberToObject(fo, "index", (double)f->frame_index);
+        cJSON_AddNumberToObject(fo, "time_s", round_to(f->pts_s, 1e6));
+        cJSON_AddNumberToObject(fo, "probability", (double)f->probability);
+        cJSON_AddNumberToObject(fo, "logit", (double)f->logit);
+        double box[4];
+        for (int j = 0; j < 4; j++) {
+            box[j] = round_to((double)f->box[j], 100);
+        }
+        cJSON_AddItemToObject(fo, "box", cJSON_CreateDoubleArray(box, 4));
+        cJSON_AddItemToArray(frames, fo);
+    }
+    return o;
+}
+
+static cJSON *file_json(const scan_item *it, const dfd_detector_model *m)
+{
+    const dfd_scan_result *r = &it->r;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "file", it->path);
+    cJSON_AddStringToObject(o, "verdict", dfd_scan_verdict_name(r->verdict));
+    if (r->verdict == DFD_SCAN_ERROR) {
+        cJSON_AddStringToObject(o, "error", r->error);
+        return o;
+    }
+    if (r->verdict == DFD_SCAN_NO_FACE) {
+        cJSON_AddNullToObject(o, "probability");
+    } else {
+        cJSON_AddNumberToObject(o, "probability", (double)r->probability);
+    }
+    cJSON_AddNumberToObject(o, "threshold", (double)r->threshold);
+    cJSON_AddStringToObject(o, "reason", r->reason);
+    cJSON_AddNumberToObject(o, "frames", (double)r->n_frames);
+    cJSON *ids = cJSON_AddArrayToObject(o, "identities");
+    for (size_t i = 0; ids && i < r->n_ids; i++) {
+        cJSON *io = identity_json(&r->ids[i]);
+        if (io) {
+            cJSON_AddItemToArray(ids, io);
+        }
+    }
+    cJSON *t = cJSON_AddObjectToObject(o, "timing_s");
+    if (t) {
+        const double v[7] = { r->seconds.decode, r->seconds.detect,   r->seconds.landmarks,
+                              r->seconds.crop,   r->seconds.backbone, r->seconds.head,
+                              r->seconds.total };
+        static const char *const names[7] = { "decode",   "detect", "landmarks", "crop",
+                                              "backbone", "head",   "total" };
+        for (int k = 0; k < 7; k++) {
+            cJSON_AddNumberToObject(t, names[k], round_to(v[k], 1e4));
+        }
+    }
+    cJSON *mo = cJSON_AddObjectToObject(o, "model");
+    if (mo) {
+        cJSON_AddStringToObject(mo, "name", m->name);
+        cJSON_AddStringToObject(mo, "version", m->version);
+    }
+    return o;
+}
+
+static void print_results(const scan_list *l, const dfd_detector_model *m, bool json)
+{
+    if (json) {
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; arr && i < l->n; i++) {
+            cJSON *o = file_json(&l->v[i], m);
+            if (o) {
+                cJSON_AddItemToArray(arr, o);
+            }
+        }
+        char *text = arr ? cJSON_Print(arr) : NULL;
+        if (text) {
+            printf("%s\n", text);
+            cJSON_free(text);
+        }
+        cJSON_Delete(arr);
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        const scan_item *it = &l->v[i];
+        if (it->status) {
+            cli_error("%s", it->r.error);
+        } else if (json) {
+            continue;
+        } else if (it->r.verdict == DFD_SCAN_NO_FACE) {
+            printf("NO_FACE  %s\n", it->path);
+        } else {
+            printf("%-4s %.2f  %s\n", dfd_scan_verdict_name(it->r.verdict),
+                   (double)it->r.probability, it->path);
+        }
+    }
+}
+
+// The DFDC submission: filename (the base name), label (the probability; 0.5 when unknown).
+static int write_submission(const char *path, const scan_list *l)
+{
+    size_t cap = 32 + l->n * 64, len = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        cap += strlen(l->v[i].path);
+    }
+    char *buf = dfd_malloc(cap);
+    if (!buf) {
+        cli_error("%s: out of memory", path);
+        return CLI_FAILED;
+    }
+    len += (size_t)snprintf(buf, cap, "filename,label\n");
+    for (size_t i = 0; i < l->n; i++) {
+        const scan_item *it = &l->v[i];
+        const char *base = strrchr(it->path, '/');
+        base = base ? base + 1 : it->path;
+        double p =
+            it->status || it->r.verdict == DFD_SCAN_NO_FACE ? 0.5 : (double)it->r.probability;
+        len += (size_t)snprintf(buf + len, cap - len, "%s,%.6f\n", base, p);
+    }
+    dfd_error err;
+    dfd_status st = dfd_file_write_atomic(path, buf, len, &err);
+    dfd_free(buf);
+    return st ? cli_fail(&err) : CLI_OK;
+}
+
+static bool parse_threshold(const char *s, float *out)
+{
+    char *end;
+    float v = strtof(s, &end);
+    if (end == s || *end || !(v >= 0.0f && v <= 1.0f)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+// The shared, read-only resources every scanner borrows.
+typedef struct scan_res {
+    dfd_detector_model *model;
+    dfd_face_models *faces;
+    dfd_graph *backbone;
+} scan_res;
+
+static void res_free(scan_res *r)
+{
+    dfd_detector_model_free(r->model);
+    dfd_face_models_free(r->faces);
+    dfd_graph_free(r->backbone);
+}
+
+static int res_load(scan_res *r, const char *model_path, const char *models_dir)
+{
+    dfd_error err;
+    char dir[4096], path[4096];
+    if (models_dir) {
+        snprintf(dir, sizeof dir, "%s", models_dir);
+    } else {
+        dfd_models_dir_default(dir, sizeof dir);
+    }
+    if (dfd_detector_model_load(&r->model, model_path, &err) ||
+        dfd_face_models_load(&r->faces, dir, &err) ||
+        dfd_model_path(path, sizeof path, dir, DFD_ROLE_BACKBONE, &err) ||
+        dfd_tfjs_load(&r->backbone, path, &err)) {
+        return cli_fail(&err);
+    }
+    return CLI_OK;
+}
+
+static int scan_all(scan_ctx *c, int jobs, bool progress)
+{
+    dfd_error err;
+    dfd_pool *pool = NULL;
+    if (dfd_pool_create(&pool, jobs, &err)) {
+        return cli_fail(&err);
+    }
+    c->scanners = dfd_calloc((size_t)dfd_pool_size(pool), sizeof *c->scanners);
+    if (!c->scanners) {
+        dfd_pool_destroy(pool);
+        cli_error("out of memory");
+        return CLI_FAILED;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    dfd_progress_begin(&c->bar, stderr, "files", c->files->n, progress);
+    dfd_pool_run(pool, scan_one, c, c->files->n);
+    dfd_progress_end(&c->bar);
+    pthread_mutex_destroy(&c->lock);
+    for (int t = 0; t < dfd_pool_size(pool); t++) {
+        dfd_scanner_free(c->scanners[t]);
+    }
+    dfd_free(c->scanners);
+    dfd_pool_destroy(pool);
+    return CLI_OK;
+}
+
+static int run_scan(int argc, char **argv)
+{
+    bool json = false, help = false;
+    int jobs = 1, frames = 0;
+    const char *model_path = NULL, *threshold_s = NULL, *submission = NULL, *models_dir = NULL;
+    const cli_opt opts[] = {
+        { "model", CLI_STRING, &model_path, 0, 0 },
+        { "json", CLI_FLAG, &json, 0, 0 },
+        { "jobs", CLI_INT, &jobs, 1, 256 },
+        { "threshold", CLI_STRING, &threshold_s, 0, 0 },
+        { "frames", CLI_INT, &frames, 1, 1000 },
+        { "submission", CLI_STRING, &submission, 0, 0 },
+        { "models", CLI_STRING, &models_dir, 0, 0 },
+    };
+    const char **pos;
+    size_t n_pos;
+    int rc = cli_parse_many(&cli_scan, argc, argv, opts, sizeof opts / sizeof opts[0], &pos, &n_pos,
+                            &help);
+    if (rc || help) {
+        dfd_free(pos);
+        return rc;
+    }
+    dfd_scan_opts so = dfd_scan_opts_default();
+    so.frames = frames;
+    if (n_pos == 0 || !model_path) {
+        cli_error("scan: %s (see dfdetect scan --help)",
+                  n_pos == 0 ? "no video or image given" : "--model FILE is required");
+        dfd_free(pos);
+        return CLI_USAGE;
+    }
+    if (threshold_s && !parse_threshold(threshold_s, &so.threshold)) {
+        cli_error("scan: --threshold wants a number in [0, 1], not '%s'", threshold_s);
+        dfd_free(pos);
+        return CLI_USAGE;
+    }
+    int threads = dfd_cpu_count() / jobs;
+    so.n_threads = threads < 1 ? 1 : threads;
+    scan_list files = { 0 };
+    if (collect_files(&files, pos, n_pos)) {
+        dfd_free(pos);
+        list_free(&files);
+        return CLI_FAILED;
+    }
+    dfd_free(pos);
+    scan_res res = { 0 };
+    rc = res_load(&res, model_path, models_dir);
+    if (!rc) {
+        scan_ctx c = { .files = &files,
+                       .model = res.model,
+                       .faces = res.faces,
+                       .backbone = res.backbone,
+                       .opts = so };
+        rc = scan_all(&c, jobs, cli_show_progress(json));
+    }
+    if (!rc) {
+        print_results(&files, res.model, json);
+        for (size_t i = 0; i < files.n; i++) {
+            rc = files.v[i].status ? CLI_FAILED : rc;
+        }
+        if (submission && write_submission(submission, &files)) {
+            rc = CLI_FAILED;
+        }
+    }
+    res_free(&res);
+    list_free(&files);
+    return rc;
+}
+
+const cli_command cli_scan = {
+    .name = "scan",
+    .summary = "say whether videos or images are deepfakes (REAL / FAKE / NO_FACE)",
+    .help = scan_help,
+    .run = run_scan,
+};

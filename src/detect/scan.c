@@ -1,0 +1,316 @@
+// Scanning one file: frames -> faces -> backbone -> head -> calibrated probabilities.
+#include "dfdetect/detect/scan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dfdetect/detect/aggregate.h"
+#include "dfdetect/detect/backbone.h"
+#include "dfdetect/image/imageio.h"
+#include "dfdetect/util/alloc.h"
+#include "dfdetect/util/fileio.h"
+
+struct dfd_scanner {
+    const dfd_detector_model *model;
+    const dfd_face_models *faces;
+    dfd_scan_opts o;
+    dfd_face_engine *engine[2]; // [0] videos, [1] images; created on first use
+    dfd_backbone *backbone;
+    dfd_head *head; // this scanner's copy: a forward keeps state
+};
+
+const char *dfd_scan_verdict_name(dfd_scan_verdict v)
+{
+    switch (v) {
+    case DFD_SCAN_REAL:
+        return "REAL";
+    case DFD_SCAN_FAKE:
+        return "FAKE";
+    case DFD_SCAN_NO_FACE:
+        return "NO_FACE";
+    case DFD_SCAN_ERROR:
+        break;
+    }
+    return "ERROR";
+}
+
+dfd_scan_opts dfd_scan_opts_default(void)
+{
+    return (dfd_scan_opts){ .frames = 0, .threshold = -1.0f, .n_threads = 0, .batch = 16 };
+}
+
+bool dfd_scan_is_image(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot && (strcasecmp(dot, ".png") == 0 || strcasecmp(dot, ".jpg") == 0 ||
+                   strcasecmp(dot, ".jpeg") == 0);
+}
+
+void dfd_scan_result_free(dfd_scan_result *r)
+{
+    if (!r) {
+        return;
+    }
+    for (size_t i = 0; i < r->n_ids; i++) {
+        dfd_free(r->ids[i].faces);
+    }
+    dfd_free(r->ids);
+    r->ids = NULL;
+    r->n_ids = 0;
+}
+
+void dfd_scanner_free(dfd_scanner *s)
+{
+    if (!s) {
+        return;
+    }
+    dfd_face_engine_free(s->engine[0]);
+    dfd_face_engine_free(s->engine[1]);
+    dfd_backbone_free(s->backbone);
+    dfd_head_free(s->head);
+    dfd_free(s);
+}
+
+// A private head with the model's weights.
+static dfd_status copy_head(dfd_head **out, const dfd_detector_model *m, dfd_error *err)
+{
+    dfd_status st = dfd_head_create(out, dfd_head_opts_of(m->head), err);
+    if (st) {
+        return st;
+    }
+    size_t n_src, n_dst;
+    dfd_param *const *src = dfd_head_params(m->head, &n_src);
+    dfd_param *const *dst = dfd_head_params(*out, &n_dst);
+    for (size_t i = 0; i < n_src && i < n_dst; i++) {
+        memcpy(dst[i]->value, src[i]->value, dfd_param_numel(src[i]) * sizeof(float));
+    }
+    dfd_head_set_training(*out, false);
+    return DFD_OK;
+}
+
+dfd_status dfd_scanner_create(dfd_scanner **out, const dfd_detector_model *model,
+                              const dfd_face_models *faces, const dfd_graph *backbone,
+                              const dfd_scan_opts *opts, dfd_error *err)
+{
+    *out = NULL;
+    dfd_scan_opts o = opts ? *opts : dfd_scan_opts_default();
+    if (o.batch == 0) {
+        o.batch = 16;
+    }
+    if (o.frames < 0 || o.frames > 10000 || o.n_threads < 0 || !(o.threshold <= 1.0f)) {
+        return dfd_error_set(err, DFD_ERR_INVALID, "scanner: bad options");
+    }
+    if (model->backbone_tuned) {
+        return dfd_error_set(err, DFD_ERR_UNSUPPORTED,
+                             "model %s: its fine-tuned backbone weights are not applied by the "
+                             "scanner yet",
+                             model->name);
+    }
+    if (dfd_head_opts_of(model->head)->input_dim != DFD_BACKBONE_DIM) {
+        return dfd_error_set(err, DFD_ERR_INVALID, "model %s: head input is %d, not %d",
+                             model->name, dfd_head_opts_of(model->head)->input_dim,
+                             DFD_BACKBONE_DIM);
+    }
+    dfd_scanner *s = dfd_calloc(1, sizeof *s);
+    if (!s) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "out of memory");
+    }
+    s->model = model;
+    s->faces = faces;
+    s->o = o;
+    dfd_status st = dfd_backbone_create(&s->backbone, backbone, o.batch, o.n_threads, err);
+    if (!st) {
+        st = copy_head(&s->head, model, err);
+    }
+    if (st) {
+        dfd_scanner_free(s);
+        return st;
+    }
+    *out = s;
+    return DFD_OK;
+}
+
+static float sigmoidf(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+static dfd_status get_engine(dfd_face_engine **e, dfd_scanner *s, bool image, dfd_error *err)
+{
+    if (!s->engine[image]) {
+        dfd_face_opts fo = dfd_face_opts_default();
+        fo.crop_size = s->model->prep.crop_size;
+        fo.margin = s->model->prep.margin;
+        fo.n_threads = s->o.n_threads;
+        if (image) { // one frame: a face seen once is an identity
+            fo.min_track_frames = 1;
+            fo.min_track_frac = 0;
+        }
+        dfd_status st = dfd_face_engine_create(&s->engine[image], s->faces, &fo, err);
+        if (st) {
+            return st;
+        }
+    }
+    *e = s->engine[image];
+    return DFD_OK;
+}
+
+static dfd_status load_frames(dfd_frame_set *set, dfd_scanner *s, const char *path, bool image,
+                              dfd_error *err)
+{
+    memset(set, 0, sizeof *set);
+    if (image) {
+        set->frames = dfd_calloc(1, sizeof *set->frames);
+        if (!set->frames) {
+            return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", path);
+        }
+        dfd_status st = dfd_image_read(&set->frames[0].image, path, err);
+        if (st) {
+            dfd_free(set->frames);
+            set->frames = NULL;
+            return st;
+        }
+        set->n = 1;
+        return DFD_OK;
+    }
+    dfd_video_opts vo = dfd_video_opts_default();
+    vo.n_threads = s->o.n_threads;
+    dfd_video *v = NULL;
+    dfd_status st = dfd_video_open(&v, path, &vo, err);
+    if (!st) {
+        int n = s->o.frames ? s->o.frames : s->model->prep.frames;
+        st = dfd_video_sample(set, v, &s->model->prep.sampling, (size_t)n, NULL, NULL, err);
+    }
+    dfd_video_close(v);
+    return st;
+}
+
+// Backbone and head over one identity's crops.
+static dfd_status score_identity(dfd_scan_identity *out, dfd_scanner *s,
+                                 const dfd_face_identity *id, dfd_scan_timing *t, dfd_error *err)
+{
+    const size_t n = id->n;
+    out->faces = dfd_calloc(n, sizeof *out->faces);
+    dfd_image *crops = dfd_calloc(n, sizeof *crops);
+    float *feats = dfd_malloc(n * DFD_BACKBONE_DIM * sizeof *feats);
+    float *frame_logits = dfd_malloc(n * sizeof *frame_logits);
+    dfd_status st = DFD_OK;
+    if (!out->faces || !crops || !feats || !frame_logits) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        crops[k] = id->obs[k].crop; // borrowed
+    }
+    double t0 = dfd_now();
+    st = dfd_backbone_embed(feats, s->backbone, crops, n, err);
+    t->backbone += dfd_now() - t0;
+    if (st) {
+        goto done;
+    }
+    t0 = dfd_now();
+    int len = (int)n;
+    st = dfd_head_forward(s->head, frame_logits, &out->seq_logit, feats, &len, 1, len, 0, err);
+    t->head += dfd_now() - t0;
+    if (st) {
+        goto done;
+    }
+    out->probability = sigmoidf(out->seq_logit / s->model->temperature);
+    for (size_t k = 0; k < n; k++) {
+        const dfd_face_obs *ob = &id->obs[k];
+        dfd_scan_face *f = &out->faces[k];
+        f->frame_index = ob->frame_index;
+        f->pts_s = ob->pts_s;
+        f->logit = frame_logits[k];
+        f->probability = sigmoidf(frame_logits[k] / s->model->frame_temperature);
+        f->box[0] = ob->det.x0;
+        f->box[1] = ob->det.y0;
+        f->box[2] = ob->det.x1;
+        f->box[3] = ob->det.y1;
+    }
+    out->n = n;
+done:
+    dfd_free(crops);
+    dfd_free(feats);
+    dfd_free(frame_logits);
+    return st;
+}
+
+static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, dfd_error *err)
+{
+    const bool image = dfd_scan_is_image(path);
+    dfd_face_engine *e = NULL;
+    dfd_status st = get_engine(&e, s, image, err);
+    if (st) {
+        return st;
+    }
+    dfd_frame_set set;
+    double t0 = dfd_now();
+    st = load_frames(&set, s, path, image, err);
+    out->seconds.decode = dfd_now() - t0;
+    if (st) {
+        return st;
+    }
+    out->n_frames = set.n;
+    dfd_face_result r = { 0 };
+    st = dfd_faces_extract(&r, e, &set, err);
+    dfd_frame_set_free(&set);
+    if (st) {
+        return st;
+    }
+    out->seconds.detect = r.seconds_detect;
+    out->seconds.landmarks = r.seconds_mesh;
+    out->seconds.crop = r.seconds_crop;
+    snprintf(out->reason, sizeof out->reason, "%s", r.reason);
+    if (r.outcome != DFD_FACES_FOUND || r.n_ids == 0) {
+        out->verdict = DFD_SCAN_NO_FACE;
+        dfd_face_result_free(&r);
+        return DFD_OK;
+    }
+    float *probs = dfd_malloc(r.n_ids * sizeof *probs);
+    out->ids = dfd_calloc(r.n_ids, sizeof *out->ids);
+    if (!probs || !out->ids) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (size_t i = 0; !st && i < r.n_ids; i++) {
+        st = score_identity(&out->ids[i], s, &r.ids[i], &out->seconds, err);
+        out->n_ids = i + 1; // freed by dfd_scan_result_free whatever happened
+        if (!st) {
+            probs[i] = out->ids[i].probability;
+        }
+    }
+    if (!st) {
+        out->probability = dfd_aggregate_identities(probs, r.n_ids);
+        out->verdict = out->probability >= out->threshold ? DFD_SCAN_FAKE : DFD_SCAN_REAL;
+    }
+    dfd_free(probs);
+    dfd_face_result_free(&r);
+    return st;
+}
+
+dfd_status dfd_scan_file(dfd_scan_result *out, dfd_scanner *s, const char *path, dfd_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->probability = NAN;
+    out->threshold = s->o.threshold >= 0 ? s->o.threshold : s->model->threshold;
+    double t0 = dfd_now();
+    dfd_error local;
+    dfd_error_clear(&local);
+    dfd_status st = scan(out, s, path, &local);
+    out->seconds.total = dfd_now() - t0;
+    if (st) {
+        dfd_scan_result_free(out);
+        out->verdict = DFD_SCAN_ERROR;
+        out->probability = NAN;
+        const char *msg = dfd_error_message(&local);
+        if (strstr(msg, path)) { // the message names the file already
+            snprintf(out->error, sizeof out->error, "%s", msg);
+        } else {
+            snprintf(out->error, sizeof out->error, "%s: %s", path, msg);
+        }
+        dfd_error_set(err, st, "%s", out->error);
+    }
+    return st;
+}
