@@ -65,4 +65,24 @@ int cli_fail(const dfd_error *err);
 // Whether progress bars should be drawn: stdout and stderr are terminals and output is not JSON.
 bool cli_show_progress(bool json);
 
+// ---- inputs (inputs.c) ----
+
+// Kinds of file a command takes from a folder.
+enum {
+    CLI_INPUT_VIDEO = 1,
+    CLI_INPUT_IMAGE = 2
+};
+
+// Whether a file name has a video (.mp4, .mov, .mkv, .webm, ...) or image (.png, .jpg, .jpeg)
+// extension, in any case.
+bool cli_is_video_name(const char *name);
+bool cli_is_image_name(const char *name);
+
+// Expand positional arguments: a file is taken as given (a missing one too: processing reports
+// it), a folder becomes its files of the wanted kinds, sorted (an empty one is reported and
+// skipped). add(ctx, path) is called for each; returns -1 when add fails or a folder cannot be
+// listed (reported), else 0.
+int cli_collect_inputs(const char *const *args, size_t n, int kinds,
+                       int (*add)(void *ctx, const char *path), void *ctx);
+
 #endif

@@ -5,13 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli.h"
 #include "dfdetect/face/export.h"
 #include "dfdetect/face/faces.h"
 #include "dfdetect/util/alloc.h"
-#include "dfdetect/util/dirs.h"
 #include "dfdetect/util/fileio.h"
 #include "dfdetect/util/progress.h"
 #include "dfdetect/util/threads.h"
@@ -55,20 +53,6 @@ static const char faces_help[] =
     "reason (none found, too small, too few frames, rejected by the landmark model).\n"
     "exit codes: 0 every video processed, 1 a video or the models could not be read (the\n"
     "others are still processed), 2 usage error\n";
-
-static const char *const video_exts[] = { ".mp4", ".mov",  ".m4v", ".mkv", ".webm", ".avi",
-                                          ".mpg", ".mpeg", ".ts",  ".flv", ".wmv",  ".3gp" };
-
-static bool has_video_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    for (size_t i = 0; dot && i < sizeof video_exts / sizeof video_exts[0]; i++) {
-        if (strcasecmp(dot, video_exts[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
 
 // One video to process and what became of it.
 typedef struct item {
@@ -166,8 +150,9 @@ typedef struct item_list {
     size_t n, cap;
 } item_list;
 
-static int add_item(item_list *l, const char *path)
+static int add_item(void *ctx, const char *path)
 {
+    item_list *l = ctx;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         item *nv = dfd_realloc(l->v, cap * sizeof *nv);
@@ -180,45 +165,6 @@ static int add_item(item_list *l, const char *path)
     memset(&l->v[l->n], 0, sizeof l->v[l->n]);
     l->v[l->n].path = dfd_strdup(path);
     return l->v[l->n++].path ? 0 : -1;
-}
-
-// Expand the arguments: files as given, folders to the videos in them (sorted).
-static int collect(item_list *l, const char *const *args, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char **names;
-        size_t count;
-        dfd_error err;
-        dfd_status st = dfd_dir_list_files(&names, &count, args[i], &err);
-        if (st == DFD_ERR_INVALID || st == DFD_ERR_NOT_FOUND) { // a file (or missing: reported)
-            if (add_item(l, args[i])) {
-                return -1;
-            }
-            continue;
-        }
-        if (st) {
-            cli_fail(&err);
-            return -1;
-        }
-        size_t found = 0;
-        for (size_t k = 0; k < count; k++) {
-            if (!has_video_ext(names[k])) {
-                continue;
-            }
-            char path[4096];
-            int len = snprintf(path, sizeof path, "%s/%s", args[i], names[k]);
-            if (len > 0 && (size_t)len < sizeof path && add_item(l, path)) {
-                dfd_dir_list_free(names, count);
-                return -1;
-            }
-            found++;
-        }
-        dfd_dir_list_free(names, count);
-        if (!found) {
-            cli_error("%s: no video files in this folder", args[i]);
-        }
-    }
-    return 0;
 }
 
 // OUT/<file name without extension>, made unique with "-2", "-3", ... when names repeat.
@@ -445,7 +391,8 @@ static int run_faces(int argc, char **argv)
         rc = CLI_USAGE;
     }
     item_list l = { 0 };
-    if (!rc && (collect(&l, pos, n_pos) || (out && name_outputs(&l, out)))) {
+    if (!rc && (cli_collect_inputs(pos, n_pos, CLI_INPUT_VIDEO, add_item, &l) ||
+                (out && name_outputs(&l, out)))) {
         cli_error("out of memory");
         rc = CLI_FAILED;
     }

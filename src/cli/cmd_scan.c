@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli.h"
 #include "dfdetect/detect/model.h"
@@ -15,7 +14,6 @@
 #include "dfdetect/model/registry.h"
 #include "dfdetect/model/tfjs.h"
 #include "dfdetect/util/alloc.h"
-#include "dfdetect/util/dirs.h"
 #include "dfdetect/util/fileio.h"
 #include "dfdetect/util/progress.h"
 #include "dfdetect/util/threads.h"
@@ -50,21 +48,6 @@ static const char scan_help[] =
     "exit codes: 0 every file scanned (NO_FACE included), 1 a file or the model could not be\n"
     "read (one line on stderr each; the other files are still scanned), 2 usage error\n";
 
-static const char *const scan_exts[] = { ".mp4", ".mov", ".m4v",  ".mkv", ".webm",
-                                         ".avi", ".mpg", ".mpeg", ".ts",  ".flv",
-                                         ".wmv", ".3gp", ".png",  ".jpg", ".jpeg" };
-
-static bool has_scan_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    for (size_t i = 0; dot && i < sizeof scan_exts / sizeof scan_exts[0]; i++) {
-        if (strcasecmp(dot, scan_exts[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 typedef struct scan_item {
     char *path;
     dfd_status status;
@@ -76,8 +59,9 @@ typedef struct scan_list {
     size_t n, cap;
 } scan_list;
 
-static int list_add(scan_list *l, const char *path)
+static int list_add(void *ctx, const char *path)
 {
+    scan_list *l = ctx;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         scan_item *nv = dfd_realloc(l->v, cap * sizeof *nv);
@@ -99,45 +83,6 @@ static void list_free(scan_list *l)
         dfd_scan_result_free(&l->v[i].r);
     }
     dfd_free(l->v);
-}
-
-// Files as given; folders to the videos and images in them (sorted).
-static int collect_files(scan_list *l, const char *const *args, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char **names;
-        size_t count;
-        dfd_error err;
-        dfd_status st = dfd_dir_list_files(&names, &count, args[i], &err);
-        if (st == DFD_ERR_INVALID || st == DFD_ERR_NOT_FOUND) { // a file (or missing: reported)
-            if (list_add(l, args[i])) {
-                return -1;
-            }
-            continue;
-        }
-        if (st) {
-            cli_fail(&err);
-            return -1;
-        }
-        size_t found = 0;
-        for (size_t k = 0; k < count; k++) {
-            char path[4096];
-            int len = snprintf(path, sizeof path, "%s/%s", args[i], names[k]);
-            if (!has_scan_ext(names[k]) || len <= 0 || (size_t)len >= sizeof path) {
-                continue;
-            }
-            if (list_add(l, path)) {
-                dfd_dir_list_free(names, count);
-                return -1;
-            }
-            found++;
-        }
-        dfd_dir_list_free(names, count);
-        if (!found) {
-            cli_error("%s: no video or image files in this folder", args[i]);
-        }
-    }
-    return 0;
 }
 
 typedef struct scan_ctx {
@@ -424,7 +369,7 @@ static int run_scan(int argc, char **argv)
     int threads = dfd_cpu_count() / jobs;
     so.n_threads = threads < 1 ? 1 : threads;
     scan_list files = { 0 };
-    if (collect_files(&files, pos, n_pos)) {
+    if (cli_collect_inputs(pos, n_pos, CLI_INPUT_VIDEO | CLI_INPUT_IMAGE, list_add, &files)) {
         dfd_free(pos);
         list_free(&files);
         return CLI_FAILED;

@@ -1,0 +1,78 @@
+// Expanding a command's positional arguments into the files to process.
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "dfdetect/util/dirs.h"
+
+static const char *const VIDEO_EXTS[] = { ".mp4", ".mov",  ".m4v", ".mkv", ".webm", ".avi",
+                                          ".mpg", ".mpeg", ".ts",  ".flv", ".wmv",  ".3gp" };
+static const char *const IMAGE_EXTS[] = { ".png", ".jpg", ".jpeg" };
+
+static bool has_ext(const char *name, const char *const *exts, size_t n)
+{
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < n; i++) {
+        if (strcasecmp(dot, exts[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool cli_is_video_name(const char *name)
+{
+    return has_ext(name, VIDEO_EXTS, sizeof VIDEO_EXTS / sizeof VIDEO_EXTS[0]);
+}
+
+bool cli_is_image_name(const char *name)
+{
+    return has_ext(name, IMAGE_EXTS, sizeof IMAGE_EXTS / sizeof IMAGE_EXTS[0]);
+}
+
+static bool wanted(const char *name, int kinds)
+{
+    return ((kinds & CLI_INPUT_VIDEO) && cli_is_video_name(name)) ||
+           ((kinds & CLI_INPUT_IMAGE) && cli_is_image_name(name));
+}
+
+int cli_collect_inputs(const char *const *args, size_t n, int kinds,
+                       int (*add)(void *ctx, const char *path), void *ctx)
+{
+    for (size_t i = 0; i < n; i++) {
+        char **names;
+        size_t count;
+        dfd_error err;
+        dfd_status st = dfd_dir_list_files(&names, &count, args[i], &err);
+        if (st == DFD_ERR_INVALID || st == DFD_ERR_NOT_FOUND) { // a file (or missing: reported)
+            if (add(ctx, args[i])) {
+                return -1;
+            }
+            continue;
+        }
+        if (st) {
+            cli_fail(&err);
+            return -1;
+        }
+        size_t found = 0;
+        for (size_t k = 0; k < count; k++) {
+            char path[4096];
+            int len = snprintf(path, sizeof path, "%s/%s", args[i], names[k]);
+            if (!wanted(names[k], kinds) || len <= 0 || (size_t)len >= sizeof path) {
+                continue;
+            }
+            if (add(ctx, path)) {
+                dfd_dir_list_free(names, count);
+                return -1;
+            }
+            found++;
+        }
+        dfd_dir_list_free(names, count);
+        if (!found) {
+            cli_error("%s: no %s files in this folder", args[i],
+                      kinds == CLI_INPUT_VIDEO ? "video" : "video or image");
+        }
+    }
+    return 0;
+}
