@@ -177,6 +177,9 @@ static cJSON *file_json(const scan_item *it, const dfd_detector_model *m)
     cJSON_AddNumberToObject(o, "threshold", (double)r->threshold);
     cJSON_AddStringToObject(o, "reason", r->reason);
     cJSON_AddNumberToObject(o, "frames", (double)r->n_frames);
+    if (r->whole_image) {
+        cJSON_AddBoolToObject(o, "whole_image", true);
+    }
     cJSON *ids = cJSON_AddArrayToObject(o, "identities");
     for (size_t i = 0; ids && i < r->n_ids; i++) {
         cJSON *io = identity_json(&r->ids[i]);

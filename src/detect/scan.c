@@ -9,6 +9,7 @@
 #include "dfdetect/detect/aggregate.h"
 #include "dfdetect/detect/backbone.h"
 #include "dfdetect/image/imageio.h"
+#include "dfdetect/image/resize.h"
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/fileio.h"
 
@@ -238,6 +239,52 @@ done:
     return st;
 }
 
+// Verdict from the identities' probabilities.
+static void decide(dfd_scan_result *out, const float *probs)
+{
+    out->probability = dfd_aggregate_identities(probs, out->n_ids);
+    out->verdict = out->probability >= out->threshold ? DFD_SCAN_FAKE : DFD_SCAN_REAL;
+}
+
+// An image with no usable face is a tight face crop (as in DFDC's face sets, whose faces are too
+// large or too cut for the detector): its centre square, at the crop size, is taken as the one
+// face, the way the face cache prepares such images for training.
+static dfd_status score_whole(dfd_scan_result *out, dfd_scanner *s, const dfd_image *img,
+                              const char *path, dfd_error *err)
+{
+    const int side = img->w < img->h ? img->w : img->h;
+    const int x0 = (img->w - side) / 2, y0 = (img->h - side) / 2;
+    dfd_image square = dfd_image_view(img, x0, y0, side, side);
+    dfd_face_obs ob;
+    memset(&ob, 0, sizeof ob);
+    ob.det.x0 = (float)x0;
+    ob.det.y0 = (float)y0;
+    ob.det.x1 = (float)(x0 + side);
+    ob.det.y1 = (float)(y0 + side);
+    dfd_face_identity id = { &ob, 1, 0.f };
+    dfd_status st =
+        dfd_image_alloc(&ob.crop, s->model->prep.crop_size, s->model->prep.crop_size, 3);
+    if (!st) {
+        st = dfd_image_resize(&ob.crop, &square, DFD_RESIZE_AREA);
+    }
+    out->ids = st ? NULL : dfd_calloc(1, sizeof *out->ids);
+    if (st || !out->ids) {
+        dfd_image_free(&ob.crop);
+        return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", path);
+    }
+    out->n_ids = 1;
+    st = score_identity(&out->ids[0], s, &id, &out->seconds, err);
+    dfd_image_free(&ob.crop);
+    if (!st) {
+        decide(out, &out->ids[0].probability);
+        out->whole_image = true;
+        char why[128];
+        snprintf(why, sizeof why, "%.120s", out->reason);
+        snprintf(out->reason, sizeof out->reason, "image taken whole as the face (%.120s)", why);
+    }
+    return st;
+}
+
 static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, dfd_error *err)
 {
     const bool image = dfd_scan_is_image(path);
@@ -256,8 +303,8 @@ static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, d
     out->n_frames = set.n;
     dfd_face_result r = { 0 };
     st = dfd_faces_extract(&r, e, &set, err);
-    dfd_frame_set_free(&set);
     if (st) {
+        dfd_frame_set_free(&set);
         return st;
     }
     out->seconds.detect = r.seconds_detect;
@@ -267,8 +314,11 @@ static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, d
     if (r.outcome != DFD_FACES_FOUND || r.n_ids == 0) {
         out->verdict = DFD_SCAN_NO_FACE;
         dfd_face_result_free(&r);
-        return DFD_OK;
+        st = image && set.n == 1 ? score_whole(out, s, &set.frames[0].image, path, err) : DFD_OK;
+        dfd_frame_set_free(&set);
+        return st;
     }
+    dfd_frame_set_free(&set);
     float *probs = dfd_malloc(r.n_ids * sizeof *probs);
     out->ids = dfd_calloc(r.n_ids, sizeof *out->ids);
     if (!probs || !out->ids) {
@@ -282,8 +332,7 @@ static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, d
         }
     }
     if (!st) {
-        out->probability = dfd_aggregate_identities(probs, r.n_ids);
-        out->verdict = out->probability >= out->threshold ? DFD_SCAN_FAKE : DFD_SCAN_REAL;
+        decide(out, probs);
     }
     dfd_free(probs);
     dfd_face_result_free(&r);

@@ -9,6 +9,8 @@
 
 #include "dfdetect/detect/backbone.h"
 #include "dfdetect/detect/scan.h"
+#include "dfdetect/image/imageio.h"
+#include "dfdetect/image/resize.h"
 #include "dfdetect/model/registry.h"
 #include "dfdetect/model/tfjs.h"
 #include "test.h"
@@ -251,5 +253,60 @@ static void test_no_face_errors_and_images(void)
     }
 }
 
+// A tight crop with no detectable face (here a colour ramp) is taken whole: its centre square
+// at the crop size goes through the backbone and the head, and the result says so.
+static void test_image_taken_whole(void)
+{
+    env e;
+    dfd_scanner *s;
+    if (!env_scanner(&e, &s)) {
+        TEST_SKIP("face models or faceres absent (scripts/setup.sh fetches them)");
+    }
+    dfd_image img, square;
+    REQUIRE(dfd_image_alloc(&img, 300, 200, 3) == DFD_OK);
+    for (int y = 0; y < img.h; y++) {
+        for (int x = 0; x < img.w; x++) {
+            unsigned char *p = img.data + (size_t)y * img.stride + (size_t)x * 3;
+            p[0] = (unsigned char)(x * 255 / 299);
+            p[1] = (unsigned char)(y * 255 / 199);
+            p[2] = 90;
+        }
+    }
+    char dir[] = "/tmp/dfd_test_whole_XXXXXX", png[64];
+    REQUIRE(mkdtemp(dir));
+    snprintf(png, sizeof png, "%s/ramp.png", dir);
+    dfd_error err;
+    REQUIRE(dfd_png_write(png, &img, &err) == DFD_OK);
+    dfd_scan_result r;
+    CHECK_OK(dfd_scan_file(&r, s, png, &err));
+    CHECK(r.whole_image);
+    CHECK(r.verdict == DFD_SCAN_REAL || r.verdict == DFD_SCAN_FAKE);
+    CHECK(strstr(r.reason, "whole") != NULL);
+    REQUIRE(r.n_ids == 1 && r.ids[0].n == 1);
+    CHECK_NEAR(r.ids[0].faces[0].box[0], 50, 0);
+    CHECK_NEAR(r.ids[0].faces[0].box[2], 250, 0);
+    // Independently: the centre 200 x 200 square at the crop size, backbone, head.
+    dfd_image view = dfd_image_view(&img, 50, 0, 200, 200);
+    REQUIRE(dfd_image_alloc(&square, e.model->prep.crop_size, e.model->prep.crop_size, 3) ==
+            DFD_OK);
+    REQUIRE(dfd_image_resize(&square, &view, DFD_RESIZE_AREA) == DFD_OK);
+    dfd_backbone *b;
+    REQUIRE(dfd_backbone_create(&b, e.backbone, 1, 0, &err) == DFD_OK);
+    float feats[DFD_BACKBONE_DIM], fl, seq;
+    int len = 1;
+    CHECK_OK(dfd_backbone_embed(feats, b, &square, 1, &err));
+    CHECK_OK(dfd_head_forward(e.model->head, &fl, &seq, feats, &len, 1, 1, 0, &err));
+    CHECK_NEAR(r.probability, sig(seq / 1.7f), 1e-5);
+    dfd_backbone_free(b);
+    dfd_image_free(&square);
+    dfd_image_free(&img);
+    dfd_scan_result_free(&r);
+    unlink(png);
+    rmdir(dir);
+    dfd_scanner_free(s);
+    env_close(&e);
+}
+
 DFD_TEST_MAIN({ "scan_matches_the_networks", test_scan_matches_the_networks },
-              { "no_face_errors_and_images", test_no_face_errors_and_images })
+              { "no_face_errors_and_images", test_no_face_errors_and_images },
+              { "image_taken_whole", test_image_taken_whole })

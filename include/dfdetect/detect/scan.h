@@ -65,7 +65,8 @@ typedef struct dfd_scan_result {
     char error[512];        // ERROR: one line naming the file
     dfd_scan_identity *ids; // most frames first
     size_t n_ids;
-    size_t n_frames; // frames looked at
+    size_t n_frames;  // frames looked at
+    bool whole_image; // an image without a usable face, taken whole as the face (a tight crop)
     dfd_scan_timing seconds;
 } dfd_scan_result;
 
