@@ -28,6 +28,7 @@ extern const cli_command cli_model;
 extern const cli_command cli_faces;
 extern const cli_command cli_dataset;
 extern const cli_command cli_scan;
+extern const cli_command cli_train;
 
 // ---- option parsing ----
 

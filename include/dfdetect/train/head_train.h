@@ -1,0 +1,64 @@
+// Training the detector's head on frozen backbone embeddings (stage 2 of issue 6's training).
+//
+//   dataset -> face cache (the scan's face stage at the model's prep: frames, sampling, crop size,
+//   margin) -> per item the longest identity's crops -> faceres embeddings (once, kept in memory)
+//   -> grouped stratified train/validation split -> standardisation fitted on the training split
+//   -> AdamW on BCE(sequence logit) + 0.5 x masked mean BCE(frame logits) -> early stopping on
+//   the validation loss, keeping the best weights -> temperature and frame temperature fitted on
+//   the validation logits -> the model file (detect/model.h, backbone_tuned false), written
+//   atomically, a per-epoch metrics CSV and a loss/AUC curve PNG.
+// With one thread and a fixed seed the model file is the same bytes on every run.
+#ifndef DFD_TRAIN_HEAD_TRAIN_H
+#define DFD_TRAIN_HEAD_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dfdetect/data/dataset.h"
+#include "dfdetect/util/status.h"
+
+typedef struct dfd_head_train_opts {
+    const char *arch;        // "gru" (default), "lstm", "bilstm", "bigru"
+    int frames;              // frames per video (32)
+    int epochs;              // most epochs (30)
+    int batch;               // sequences per update (32)
+    float lr;                // AdamW learning rate (1e-3)
+    double val_split;        // validation share, 0 < v < 1 (0.2)
+    int patience;            // epochs without a better validation loss before stopping (5)
+    uint64_t seed;           // split, initial weights, shuffling and dropout (1)
+    int n_threads;           // threads for the face stage, the backbone and the head (0: per CPU)
+    const char *cache_dir;   // face cache folder; NULL: dfd_face_cache_dir_default()
+    const char *models_dir;  // pretrained models; NULL: dfd_models_dir_default()
+    const char *metrics_csv; // per-epoch metrics; NULL: "<out>.metrics.csv"
+    const char *curve_png;   // loss/AUC curves; NULL: "<out>.curves.png"
+    // Called at each stage step (may be NULL): stage is "faces", "embed" or "epoch".
+    void (*progress)(void *ctx, const char *stage, size_t done, size_t total);
+    void *progress_ctx;
+} dfd_head_train_opts;
+
+dfd_head_train_opts dfd_head_train_opts_default(void);
+
+typedef struct dfd_head_train_epoch {
+    int epoch; // 1-based
+    double train_loss, val_loss, val_auc, val_accuracy;
+} dfd_head_train_epoch;
+
+typedef struct dfd_head_train_result {
+    size_t n_train, n_val; // items used on each side
+    size_t n_skipped;      // items without a usable face (or unreadable)
+    int epochs_run, best_epoch;
+    dfd_head_train_epoch best; // the metrics of the kept epoch
+    float temperature, frame_temperature;
+    dfd_head_train_epoch *history; // epochs_run entries (owned; dfd_head_train_result_free)
+} dfd_head_train_result;
+
+void dfd_head_train_result_free(dfd_head_train_result *r); // accepts NULL
+
+// Train on ds and write the model to out_path. *res is overwritten (free it with
+// dfd_head_train_result_free, also on error). Errors, one line: DFD_ERR_INVALID (options out of
+// range; fewer than two usable items on a side or one label only in training), those of the face
+// cache, the backbone, the split and of writing the files.
+dfd_status dfd_head_train(dfd_head_train_result *res, const dfd_dataset *ds, const char *out_path,
+                          const dfd_head_train_opts *opts, dfd_error *err);
+
+#endif

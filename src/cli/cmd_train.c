@@ -1,0 +1,198 @@
+// dfdetect train: train the detector's head on frozen backbone embeddings of a labelled dataset
+// (train/head_train.h) and write a model file `dfdetect scan --model` reads.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dfdetect/data/dataset.h"
+#include "dfdetect/train/head_train.h"
+#include "dfdetect/util/alloc.h"
+#include "dfdetect/util/progress.h"
+
+static const char train_help[] =
+    "usage: dfdetect train --data D --out MODEL [options]\n"
+    "\n"
+    "Train the detector's temporal head on frozen faceres embeddings of the dataset D (a DFDC\n"
+    "folder with metadata.json, a labels CSV, or real/ + fake/ folders). Faces come from the face\n"
+    "cache (built on first use). The split is grouped by source and stratified by label; training\n"
+    "stops early when the validation loss has not improved for --patience epochs, and the best\n"
+    "epoch's weights are kept, calibrated (temperature) on the validation split and written to\n"
+    "MODEL, with MODEL.metrics.csv (per epoch) and MODEL.curves.png (loss and AUC curves).\n"
+    "\n"
+    "options:\n"
+    "  --data D          the dataset (required)\n"
+    "  --out MODEL       the model file to write (required)\n"
+    "  --arch A          gru (default), lstm or bilstm\n"
+    "  --frames N        frames per video (32)\n"
+    "  --epochs N        most epochs (30)\n"
+    "  --batch N         sequences per update (32)\n"
+    "  --lr X            AdamW learning rate (1e-3)\n"
+    "  --val-split X     validation share, 0 < X < 1 (0.2)\n"
+    "  --patience N      early-stopping patience in epochs (5)\n"
+    "  --seed N          seed of the split, weights and shuffling (1)\n"
+    "  --cache DIR       face cache folder (default: $DFD_CACHE or ~/.cache/dfdetect/faces)\n"
+    "  --models DIR      pretrained models folder\n"
+    "  --threads N       threads (default: one per CPU; 1 makes the model file reproducible)\n"
+    "  --json            print the result as JSON\n"
+    "\n"
+    "exit status: 0 trained, 1 failed (data, models, files), 2 usage error\n";
+
+static bool parse_num(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v <= lo || v >= hi) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+typedef struct train_progress {
+    bool on;
+    const char *stage;
+    dfd_progress bar;
+} train_progress;
+
+static void on_progress(void *ctx, const char *stage, size_t done, size_t total)
+{
+    train_progress *p = ctx;
+    if (!p->on) {
+        return;
+    }
+    if (p->stage != stage) {
+        if (p->stage) {
+            dfd_progress_end(&p->bar);
+        }
+        dfd_progress_begin(&p->bar, stderr, stage, total, true);
+        p->stage = stage;
+    }
+    dfd_progress_update(&p->bar, done);
+}
+
+static void print_result(const dfd_head_train_result *r, const char *out, bool json)
+{
+    if (!json) {
+        printf("trained %s: %zu train, %zu validation items (%zu skipped), %d epochs, best %d: "
+               "val loss %.4f, AUC %.4f, accuracy %.4f, temperature %.3f\n",
+               out, r->n_train, r->n_val, r->n_skipped, r->epochs_run, r->best_epoch,
+               r->best.val_loss, r->best.val_auc, r->best.val_accuracy, (double)r->temperature);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", out);
+    cJSON_AddNumberToObject(o, "n_train", (double)r->n_train);
+    cJSON_AddNumberToObject(o, "n_val", (double)r->n_val);
+    cJSON_AddNumberToObject(o, "n_skipped", (double)r->n_skipped);
+    cJSON_AddNumberToObject(o, "epochs", r->epochs_run);
+    cJSON_AddNumberToObject(o, "best_epoch", r->best_epoch);
+    cJSON_AddNumberToObject(o, "val_loss", r->best.val_loss);
+    if (isfinite(r->best.val_auc)) {
+        cJSON_AddNumberToObject(o, "val_auc", r->best.val_auc);
+    } else {
+        cJSON_AddNullToObject(o, "val_auc");
+    }
+    cJSON_AddNumberToObject(o, "val_accuracy", r->best.val_accuracy);
+    cJSON_AddNumberToObject(o, "temperature", (double)r->temperature);
+    cJSON_AddNumberToObject(o, "frame_temperature", (double)r->frame_temperature);
+    char *s = cJSON_Print(o);
+    if (s) {
+        printf("%s\n", s);
+    }
+    cJSON_free(s);
+    cJSON_Delete(o);
+}
+
+static int run_train(int argc, char **argv)
+{
+    bool json = false, help = false;
+    const char *data = NULL, *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL;
+    dfd_head_train_opts o = dfd_head_train_opts_default();
+    const cli_opt opts[] = {
+        { "data", CLI_STRING, &data, 0, 0 },
+        { "out", CLI_STRING, &out, 0, 0 },
+        { "arch", CLI_STRING, &o.arch, 0, 0 },
+        { "frames", CLI_INT, &o.frames, 1, 1024 },
+        { "epochs", CLI_INT, &o.epochs, 1, 100000 },
+        { "batch", CLI_INT, &o.batch, 1, 4096 },
+        { "lr", CLI_STRING, &lr_s, 0, 0 },
+        { "val-split", CLI_STRING, &val_s, 0, 0 },
+        { "patience", CLI_INT, &o.patience, 1, 100000 },
+        { "seed", CLI_STRING, &seed_s, 0, 0 },
+        { "cache", CLI_STRING, &o.cache_dir, 0, 0 },
+        { "models", CLI_STRING, &o.models_dir, 0, 0 },
+        { "threads", CLI_INT, &o.n_threads, 0, 256 },
+        { "json", CLI_FLAG, &json, 0, 0 },
+    };
+    const char *pos[1];
+    size_t n_pos = 0;
+    int rc = cli_parse(&cli_train, argc, argv, opts, sizeof opts / sizeof opts[0], pos, 0, &n_pos,
+                       &help);
+    if (rc || help) {
+        return rc;
+    }
+    double v;
+    if (!data || !out) {
+        cli_error("train: --data D and --out MODEL are required (see dfdetect train --help)");
+        return CLI_USAGE;
+    }
+    if (lr_s) {
+        if (!parse_num(lr_s, 0, 10, &v)) {
+            cli_error("train: --lr wants a number in (0, 10), not '%s'", lr_s);
+            return CLI_USAGE;
+        }
+        o.lr = (float)v;
+    }
+    if (val_s && !parse_num(val_s, 0, 1, &o.val_split)) {
+        cli_error("train: --val-split wants a number in (0, 1), not '%s'", val_s);
+        return CLI_USAGE;
+    }
+    if (seed_s) {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(seed_s, &end, 10);
+        if (errno || end == seed_s || *end || seed_s[0] == '-') {
+            cli_error("train: --seed wants a non-negative integer, not '%s'", seed_s);
+            return CLI_USAGE;
+        }
+        o.seed = s;
+    }
+    if (strcmp(o.arch, "gru") && strcmp(o.arch, "lstm") && strcmp(o.arch, "bilstm") &&
+        strcmp(o.arch, "bigru")) {
+        cli_error("train: --arch wants gru, lstm or bilstm, not '%s'", o.arch);
+        return CLI_USAGE;
+    }
+    train_progress tp = { .on = cli_show_progress(json) };
+    o.progress = on_progress;
+    o.progress_ctx = &tp;
+    dfd_error err;
+    dfd_dataset ds;
+    if (dfd_dataset_load(&ds, data, NULL, &err)) {
+        return cli_fail(&err);
+    }
+    dfd_head_train_result r;
+    dfd_status st = dfd_head_train(&r, &ds, out, &o, &err);
+    if (tp.stage) {
+        dfd_progress_end(&tp.bar);
+    }
+    if (st) {
+        rc = cli_fail(&err);
+    } else {
+        print_result(&r, out, json);
+    }
+    dfd_head_train_result_free(&r);
+    dfd_dataset_free(&ds);
+    return rc;
+}
+
+const cli_command cli_train = {
+    .name = "train",
+    .summary = "train a detector model on a labelled dataset",
+    .help = train_help,
+    .run = run_train,
+};

@@ -1,0 +1,686 @@
+// Training the head on frozen embeddings: see include/dfdetect/train/head_train.h.
+#include "dfdetect/train/head_train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dfdetect/data/facecache.h"
+#include "dfdetect/data/split.h"
+#include "dfdetect/detect/backbone.h"
+#include "dfdetect/detect/calibrate.h"
+#include "dfdetect/detect/head.h"
+#include "dfdetect/detect/model.h"
+#include "dfdetect/model/registry.h"
+#include "dfdetect/model/tfjs.h"
+#include "dfdetect/nn/loss.h"
+#include "dfdetect/nn/optim.h"
+#include "dfdetect/report/chart.h"
+#include "dfdetect/train/metrics.h"
+#include "dfdetect/util/alloc.h"
+#include "dfdetect/util/fileio.h"
+#include "dfdetect/util/sha256.h"
+
+#define FRAME_WEIGHT 0.5f
+
+dfd_head_train_opts dfd_head_train_opts_default(void)
+{
+    dfd_head_train_opts o;
+    memset(&o, 0, sizeof o);
+    o.arch = "gru";
+    o.frames = 32;
+    o.epochs = 30;
+    o.batch = 32;
+    o.lr = 1e-3f;
+    o.val_split = 0.2;
+    o.patience = 5;
+    o.seed = 1;
+    return o;
+}
+
+void dfd_head_train_result_free(dfd_head_train_result *r)
+{
+    if (r) {
+        dfd_free(r->history);
+        memset(r, 0, sizeof *r);
+    }
+}
+
+// The embeddings of every item: feats [n][frames][DIM], len[i] = 0 for items without a face.
+typedef struct embeds {
+    float *feats;
+    int *len;
+    size_t n;
+    int t;
+} embeds;
+
+static void progress(const dfd_head_train_opts *o, const char *stage, size_t done, size_t total)
+{
+    if (o->progress) {
+        o->progress(o->progress_ctx, stage, done, total);
+    }
+}
+
+static void fill_progress(void *ctx, size_t done, size_t total)
+{
+    progress(ctx, "faces", done, total);
+}
+
+static dfd_status embed_all(embeds *e, const dfd_dataset *ds, const dfd_detector_prep *prep,
+                            const dfd_head_train_opts *o, const char *models_dir, dfd_error *err)
+{
+    dfd_face_cache_opts fo = dfd_face_cache_opts_default();
+    fo.face.crop_size = prep->crop_size;
+    fo.face.margin = prep->margin;
+    fo.sampling = prep->sampling;
+    fo.frames = prep->frames;
+    fo.models_dir = models_dir;
+    char cache_dir[4096], path[4096];
+    if (o->cache_dir) {
+        snprintf(cache_dir, sizeof cache_dir, "%s", o->cache_dir);
+    } else {
+        dfd_face_cache_dir_default(cache_dir, sizeof cache_dir);
+    }
+    dfd_face_cache *cache = NULL;
+    dfd_graph *g = NULL;
+    dfd_backbone *bb = NULL;
+    const char **paths = dfd_calloc(ds->n ? ds->n : 1, sizeof *paths);
+    dfd_status *sts = dfd_calloc(ds->n ? ds->n : 1, sizeof *sts);
+    e->n = ds->n;
+    e->t = prep->frames;
+    e->len = dfd_calloc(ds->n ? ds->n : 1, sizeof *e->len);
+    e->feats = dfd_calloc(ds->n * (size_t)e->t * DFD_BACKBONE_DIM + 1, sizeof *e->feats);
+    if (!paths || !sts || !e->len || !e->feats) {
+        dfd_free(paths);
+        dfd_free(sts);
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory for embeddings");
+    }
+    dfd_head_train_opts oc = *o; // the fill's progress context
+    dfd_status st = dfd_face_cache_open(&cache, cache_dir, &fo, err);
+    for (size_t i = 0; i < ds->n; i++) {
+        paths[i] = ds->items[i].path;
+    }
+    if (!st) {
+        st = dfd_face_cache_fill(cache, paths, ds->n, o->n_threads, sts, NULL, fill_progress, &oc,
+                                 err);
+    }
+    if (!st) {
+        st = dfd_model_path(path, sizeof path, models_dir, DFD_ROLE_BACKBONE, err);
+    }
+    if (!st) {
+        st = dfd_tfjs_load(&g, path, err);
+    }
+    if (!st) {
+        st = dfd_backbone_create(&bb, g, 16, o->n_threads, err);
+    }
+    dfd_image *crops = dfd_calloc((size_t)e->t, sizeof *crops);
+    if (!st && !crops) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    for (size_t i = 0; !st && i < ds->n; i++) {
+        progress(o, "embed", i, ds->n);
+        if (sts[i]) {
+            continue; // unreadable: skipped, counted by the caller
+        }
+        dfd_face_entry fe;
+        memset(&fe, 0, sizeof fe);
+        if (dfd_face_cache_get(&fe, cache, paths[i], NULL) || fe.n_ids == 0) {
+            dfd_face_entry_free(&fe);
+            continue;
+        }
+        const dfd_cached_identity *id = &fe.ids[0]; // the longest track
+        size_t m = id->n < (size_t)e->t ? id->n : (size_t)e->t;
+        for (size_t k = 0; k < m; k++) {
+            crops[k] = id->faces[k].crop;
+        }
+        if (m > 0) {
+            st = dfd_backbone_embed(e->feats + i * (size_t)e->t * DFD_BACKBONE_DIM, bb, crops, m,
+                                    err);
+            e->len[i] = (int)m;
+        }
+        dfd_face_entry_free(&fe);
+    }
+    progress(o, "embed", ds->n, ds->n);
+    dfd_free(crops);
+    dfd_backbone_free(bb);
+    dfd_graph_free(g);
+    dfd_face_cache_close(cache);
+    dfd_free(paths);
+    dfd_free(sts);
+    return st;
+}
+
+// Deterministic shuffle (splitmix64).
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void shuffle(size_t *idx, size_t n, uint64_t *s)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(rng_next(s) % i);
+        size_t tmp = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = tmp;
+    }
+}
+
+// Working buffers for one batch.
+typedef struct batch_buf {
+    float *x, *frame, *seq, *d_frame, *d_seq, *frame_t, *frame_w, *seq_t;
+    int *len;
+} batch_buf;
+
+static void batch_free(batch_buf *b)
+{
+    dfd_free(b->x);
+    dfd_free(b->frame);
+    dfd_free(b->seq);
+    dfd_free(b->d_frame);
+    dfd_free(b->d_seq);
+    dfd_free(b->frame_t);
+    dfd_free(b->frame_w);
+    dfd_free(b->seq_t);
+    dfd_free(b->len);
+}
+
+static bool batch_alloc(batch_buf *b, size_t n, int t)
+{
+    size_t nt = n * (size_t)t;
+    b->x = dfd_malloc(nt * DFD_BACKBONE_DIM * sizeof *b->x);
+    b->frame = dfd_malloc(nt * sizeof *b->frame);
+    b->d_frame = dfd_malloc(nt * sizeof *b->d_frame);
+    b->frame_t = dfd_malloc(nt * sizeof *b->frame_t);
+    b->frame_w = dfd_malloc(nt * sizeof *b->frame_w);
+    b->seq = dfd_malloc(n * sizeof *b->seq);
+    b->d_seq = dfd_malloc(n * sizeof *b->d_seq);
+    b->seq_t = dfd_malloc(n * sizeof *b->seq_t);
+    b->len = dfd_malloc(n * sizeof *b->len);
+    return b->x && b->frame && b->d_frame && b->frame_t && b->frame_w && b->seq && b->d_seq &&
+           b->seq_t && b->len;
+}
+
+// Gather items idx[0..n) into the batch buffers (targets and frame masks too).
+static void batch_fill(batch_buf *b, const embeds *e, const dfd_dataset *ds, const size_t *idx,
+                       size_t n)
+{
+    size_t row = (size_t)e->t * DFD_BACKBONE_DIM;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = idx[k];
+        memcpy(b->x + k * row, e->feats + i * row, row * sizeof *b->x);
+        b->len[k] = e->len[i];
+        float y = ds->items[i].label == DFD_LABEL_FAKE ? 1.f : 0.f;
+        b->seq_t[k] = y;
+        for (int s = 0; s < e->t; s++) {
+            b->frame_t[k * (size_t)e->t + (size_t)s] = y;
+            b->frame_w[k * (size_t)e->t + (size_t)s] = s < e->len[i] ? 1.f : 0.f;
+        }
+    }
+}
+
+// The loss of the last forward of n items, and (when grads) its gradients into d_seq, d_frame.
+static double batch_loss(batch_buf *b, size_t n, int t, bool grads)
+{
+    dfd_bce_opts fo;
+    memset(&fo, 0, sizeof fo);
+    fo.sample_weight = b->frame_w;
+    float ls = dfd_loss_bce_logits(grads ? b->d_seq : NULL, b->seq, b->seq_t, n, 1, NULL);
+    float lf =
+        dfd_loss_bce_logits(grads ? b->d_frame : NULL, b->frame, b->frame_t, n * (size_t)t, 1, &fo);
+    if (grads) {
+        for (size_t k = 0; k < n * (size_t)t; k++) {
+            b->d_frame[k] *= FRAME_WEIGHT;
+        }
+    }
+    return (double)ls + (double)FRAME_WEIGHT * (double)lf;
+}
+
+typedef struct val_out {
+    double loss, auc, acc;
+    float *seq;   // n_val sequence logits
+    float *frame; // n_val x t frame logits
+} val_out;
+
+static dfd_status evaluate(val_out *v, dfd_head *h, batch_buf *b, const embeds *e,
+                           const dfd_dataset *ds, const size_t *idx, size_t n, size_t bs,
+                           dfd_error *err)
+{
+    dfd_head_set_training(h, false);
+    double sum = 0;
+    for (size_t s = 0; s < n; s += bs) {
+        size_t m = n - s < bs ? n - s : bs;
+        batch_fill(b, e, ds, idx + s, m);
+        dfd_status st = dfd_head_forward(h, b->frame, b->seq, b->x, b->len, (int)m, e->t, 0, err);
+        if (st) {
+            return st;
+        }
+        sum += batch_loss(b, m, e->t, false) * (double)m;
+        memcpy(v->seq + s, b->seq, m * sizeof *b->seq);
+        memcpy(v->frame + s * (size_t)e->t, b->frame, m * (size_t)e->t * sizeof *b->frame);
+    }
+    v->loss = sum / (double)n;
+    double *p = dfd_malloc(n * sizeof *p);
+    uint8_t *y = dfd_malloc(n * sizeof *y);
+    if (!p || !y) {
+        dfd_free(p);
+        dfd_free(y);
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    size_t right = 0;
+    for (size_t k = 0; k < n; k++) {
+        p[k] = 1.0 / (1.0 + exp(-(double)v->seq[k]));
+        y[k] = ds->items[idx[k]].label == DFD_LABEL_FAKE;
+        right += (p[k] >= 0.5) == (y[k] == 1);
+    }
+    v->acc = (double)right / (double)n;
+    if (dfd_metrics_auc(&v->auc, p, y, n, NULL)) {
+        v->auc = NAN;
+    }
+    dfd_free(p);
+    dfd_free(y);
+    return DFD_OK;
+}
+
+static void fit_norm(dfd_head *h, const embeds *e, const size_t *idx, size_t n)
+{
+    double *sum = dfd_calloc(2 * DFD_BACKBONE_DIM, sizeof *sum);
+    float *mean = dfd_malloc(2 * DFD_BACKBONE_DIM * sizeof *mean);
+    if (!sum || !mean) {
+        dfd_free(sum);
+        dfd_free(mean);
+        return; // keeps the identity standardisation
+    }
+    double cnt = 0;
+    for (size_t k = 0; k < n; k++) {
+        const float *f = e->feats + idx[k] * (size_t)e->t * DFD_BACKBONE_DIM;
+        for (int s = 0; s < e->len[idx[k]]; s++, f += DFD_BACKBONE_DIM) {
+            for (int d = 0; d < DFD_BACKBONE_DIM; d++) {
+                sum[d] += (double)f[d];
+                sum[DFD_BACKBONE_DIM + d] += (double)f[d] * (double)f[d];
+            }
+            cnt += 1;
+        }
+    }
+    for (int d = 0; d < DFD_BACKBONE_DIM; d++) {
+        double m = sum[d] / cnt;
+        double var = sum[DFD_BACKBONE_DIM + d] / cnt - m * m;
+        mean[d] = (float)m;
+        mean[DFD_BACKBONE_DIM + d] = (float)sqrt(var > 0 ? var : 0);
+    }
+    dfd_head_set_norm(h, mean, mean + DFD_BACKBONE_DIM);
+    dfd_free(sum);
+    dfd_free(mean);
+}
+
+static dfd_status write_metrics(const char *csv, const char *png, const dfd_head_train_result *r,
+                                dfd_error *err)
+{
+    dfd_atomic_file *f = NULL;
+    dfd_status st = dfd_atomic_file_open(&f, csv, err);
+    if (st) {
+        return st;
+    }
+    FILE *fp = dfd_atomic_file_stream(f);
+    fprintf(fp, "epoch,train_loss,val_loss,val_auc,val_accuracy\n");
+    for (int i = 0; i < r->epochs_run; i++) {
+        const dfd_head_train_epoch *h = &r->history[i];
+        fprintf(fp, "%d,%.6f,%.6f,%.6f,%.6f\n", h->epoch, h->train_loss, h->val_loss, h->val_auc,
+                h->val_accuracy);
+    }
+    st = dfd_atomic_file_commit(f, err);
+    if (st) {
+        return st;
+    }
+    size_t n = (size_t)r->epochs_run;
+    double *v = dfd_malloc(4 * n * sizeof *v);
+    if (!v) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (double)r->history[i].epoch;
+        v[n + i] = r->history[i].train_loss;
+        v[2 * n + i] = r->history[i].val_loss;
+        v[3 * n + i] = isfinite(r->history[i].val_auc) ? r->history[i].val_auc : 0.5;
+    }
+    dfd_line_series s[3] = {
+        { .name = "train loss", .x = v, .y = v + n, .n = n, .markers = true },
+        { .name = "val loss", .x = v, .y = v + 2 * n, .n = n, .dashed = true, .markers = true },
+        { .name = "val AUC", .x = v, .y = v + 3 * n, .n = n, .right_axis = true, .markers = true },
+    };
+    dfd_line_chart c = dfd_line_chart_default();
+    c.series = s;
+    c.n_series = 3;
+    c.x_integer = true;
+    c.y2_min = 0;
+    c.y2_max = 1;
+    double best = (double)r->best_epoch;
+    c.marks = &best;
+    c.n_marks = 1;
+    c.marks_label = "best epoch";
+    dfd_chart_opts co = dfd_chart_opts_default();
+    co.title = "dfdetect train: head";
+    co.x_label = "epoch";
+    co.y_label = "loss";
+    co.y2_label = "AUC";
+    st = dfd_chart_line_png(png, &c, &co, err);
+    dfd_free(v);
+    return st;
+}
+
+static dfd_status fit_temperatures(dfd_head_train_result *r, const val_out *v, const embeds *e,
+                                   const dfd_dataset *ds, const size_t *idx, size_t n)
+{
+    r->temperature = 1.f;
+    r->frame_temperature = 1.f;
+    float *y = dfd_malloc(n * (size_t)e->t * sizeof *y);
+    float *lf = dfd_malloc(n * (size_t)e->t * sizeof *lf);
+    if (!y || !lf) {
+        dfd_free(y);
+        dfd_free(lf);
+        return DFD_ERR_NOMEM;
+    }
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        y[k] = ds->items[idx[k]].label == DFD_LABEL_FAKE ? 1.f : 0.f;
+    }
+    if (dfd_temperature_fit(&r->temperature, v->seq, y, n, NULL)) {
+        r->temperature = 1.f; // one class only: leave the logits as they are
+    }
+    for (size_t k = 0; k < n; k++) {
+        float yk = ds->items[idx[k]].label == DFD_LABEL_FAKE ? 1.f : 0.f;
+        for (int s = 0; s < e->len[idx[k]]; s++) {
+            lf[m] = v->frame[k * (size_t)e->t + (size_t)s];
+            y[m++] = yk;
+        }
+    }
+    if (dfd_temperature_fit(&r->frame_temperature, lf, y, m, NULL)) {
+        r->frame_temperature = 1.f;
+    }
+    dfd_free(y);
+    dfd_free(lf);
+    return DFD_OK;
+}
+
+typedef struct trainer {
+    const dfd_dataset *ds;
+    const dfd_head_train_opts *o;
+    embeds e;
+    size_t *tr, *va; // item indices of each side
+    size_t n_tr, n_va;
+    dfd_head *head;
+    dfd_optim *opt;
+    dfd_param *const *params;
+    size_t n_params;
+    float **best; // the best epoch's parameter values
+    batch_buf b;
+    val_out v;
+} trainer;
+
+static void trainer_free(trainer *t)
+{
+    dfd_free(t->e.feats);
+    dfd_free(t->e.len);
+    dfd_free(t->tr);
+    dfd_free(t->va);
+    if (t->best) {
+        for (size_t i = 0; i < t->n_params; i++) {
+            dfd_free(t->best[i]);
+        }
+        dfd_free(t->best);
+    }
+    dfd_optim_destroy(t->opt);
+    dfd_head_free(t->head);
+    batch_free(&t->b);
+    dfd_free(t->v.seq);
+    dfd_free(t->v.frame);
+}
+
+static void params_copy(trainer *t, bool save)
+{
+    for (size_t i = 0; i < t->n_params; i++) {
+        size_t bytes = dfd_param_numel(t->params[i]) * sizeof(float);
+        if (save) {
+            memcpy(t->best[i], t->params[i]->value, bytes);
+        } else {
+            memcpy(t->params[i]->value, t->best[i], bytes);
+        }
+    }
+}
+
+static dfd_status split_items(trainer *t, dfd_head_train_result *r, dfd_error *err)
+{
+    const dfd_dataset *ds = t->ds;
+    int *part = dfd_malloc(ds->n * sizeof *part);
+    t->tr = dfd_malloc(ds->n * sizeof *t->tr);
+    t->va = dfd_malloc(ds->n * sizeof *t->va);
+    if (!part || !t->tr || !t->va) {
+        dfd_free(part);
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    dfd_status st = dfd_split_train_val(part, ds, t->o->val_split, t->o->seed, err);
+    size_t n_lab[DFD_LABEL_COUNT] = { 0 };
+    for (size_t i = 0; !st && i < ds->n; i++) {
+        if (t->e.len[i] == 0) {
+            r->n_skipped++;
+        } else if (part[i] == 0) {
+            t->tr[t->n_tr++] = i;
+            n_lab[ds->items[i].label]++;
+        } else {
+            t->va[t->n_va++] = i;
+        }
+    }
+    dfd_free(part);
+    if (st) {
+        return st;
+    }
+    if (t->n_tr < 2 || t->n_va < 2 || !n_lab[0] || !n_lab[1]) {
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "train: %zu training and %zu validation items with faces (%zu REAL, "
+                             "%zu FAKE in training): need at least 2 each and both labels",
+                             t->n_tr, t->n_va, n_lab[0], n_lab[1]);
+    }
+    r->n_train = t->n_tr;
+    r->n_val = t->n_va;
+    return DFD_OK;
+}
+
+static dfd_status setup(trainer *t, dfd_error *err)
+{
+    const dfd_head_train_opts *o = t->o;
+    dfd_head_opts ho = dfd_head_opts_default();
+    ho.seed = o->seed;
+    ho.n_threads = o->n_threads;
+    dfd_status st = dfd_head_arch_parse(&ho, o->arch ? o->arch : "gru");
+    if (st) {
+        return dfd_error_set(err, st, "train: unknown --arch '%s' (gru, lstm, bilstm)", o->arch);
+    }
+    st = dfd_head_create(&t->head, &ho, err);
+    if (st) {
+        return st;
+    }
+    fit_norm(t->head, &t->e, t->tr, t->n_tr);
+    t->params = dfd_head_params(t->head, &t->n_params);
+    dfd_optim_opts oo = dfd_optim_opts_default(DFD_OPTIM_ADAMW);
+    oo.lr = o->lr;
+    oo.clip_norm = 5.f;
+    st = dfd_optim_create(&t->opt, t->params, t->n_params, &oo, err);
+    if (st) {
+        return st;
+    }
+    size_t bs = (size_t)o->batch > t->n_va ? (size_t)o->batch : t->n_va;
+    t->best = dfd_calloc(t->n_params, sizeof *t->best);
+    t->v.seq = dfd_malloc(t->n_va * sizeof *t->v.seq);
+    t->v.frame = dfd_malloc(t->n_va * (size_t)t->e.t * sizeof *t->v.frame);
+    if (!t->best || !t->v.seq || !t->v.frame || !batch_alloc(&t->b, bs, t->e.t)) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    for (size_t i = 0; i < t->n_params; i++) {
+        t->best[i] = dfd_malloc(dfd_param_numel(t->params[i]) * sizeof(float));
+        if (!t->best[i]) {
+            return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+        }
+    }
+    return DFD_OK;
+}
+
+static dfd_status train_epoch(trainer *t, double *loss, uint64_t *rng, int epoch, dfd_error *err)
+{
+    size_t bs = (size_t)t->o->batch;
+    shuffle(t->tr, t->n_tr, rng);
+    dfd_head_set_training(t->head, true);
+    double sum = 0;
+    for (size_t s = 0; s < t->n_tr; s += bs) {
+        size_t m = t->n_tr - s < bs ? t->n_tr - s : bs;
+        batch_fill(&t->b, &t->e, t->ds, t->tr + s, m);
+        uint64_t fseed = t->o->seed * 1000003u + (uint64_t)epoch * 7919u + s;
+        dfd_status st = dfd_head_forward(t->head, t->b.frame, t->b.seq, t->b.x, t->b.len, (int)m,
+                                         t->e.t, fseed, err);
+        if (st) {
+            return st;
+        }
+        sum += batch_loss(&t->b, m, t->e.t, true) * (double)m;
+        dfd_params_zero_grad(t->params, t->n_params);
+        st = dfd_head_backward(t->head, NULL, t->b.d_frame, t->b.d_seq, err);
+        if (st) {
+            return st;
+        }
+        dfd_optim_step(t->opt, NULL);
+    }
+    *loss = sum / (double)t->n_tr;
+    return DFD_OK;
+}
+
+static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
+{
+    if (o->frames < 1 || o->frames > 1024 || o->epochs < 1 || o->batch < 1 || o->patience < 1 ||
+        !(o->lr > 0) || !(o->val_split > 0 && o->val_split < 1)) {
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "train: options out of range (frames 1..1024, epochs, batch and "
+                             "patience >= 1, lr > 0, 0 < val split < 1)");
+    }
+    return DFD_OK;
+}
+
+static dfd_status save_model(const trainer *t, const dfd_head_train_result *r,
+                             const dfd_detector_prep *prep, const char *models_dir,
+                             const char *out_path, dfd_error *err)
+{
+    char path[4096], json[1024];
+    uint8_t dig[DFD_SHA256_BYTES];
+    dfd_detector_model m;
+    memset(&m, 0, sizeof m);
+    dfd_status st = dfd_model_path(path, sizeof path, models_dir, DFD_ROLE_BACKBONE, err);
+    if (!st) {
+        st = dfd_sha256_file(dig, NULL, path, err);
+    }
+    if (st) {
+        return st;
+    }
+    dfd_sha256_hex(m.backbone_sha256, dig);
+    m.head = t->head;
+    m.prep = *prep;
+    m.temperature = r->temperature;
+    m.frame_temperature = r->frame_temperature;
+    m.threshold = 0.5f;
+    snprintf(m.name, sizeof m.name, "dfdetect-head-%s",
+             dfd_head_arch_name(dfd_head_opts_of(t->head)));
+    snprintf(m.version, sizeof m.version, "1");
+    snprintf(json, sizeof json,
+             "{\"stage\": \"head\", \"seed\": %llu, \"epochs\": %d, \"best_epoch\": %d, "
+             "\"batch\": %d, \"lr\": %g, \"val_split\": %g, \"patience\": %d, \"n_train\": %zu, "
+             "\"n_val\": %zu, \"val_loss\": %.6f, \"val_auc\": %.6f, \"val_accuracy\": %.6f}",
+             (unsigned long long)t->o->seed, r->epochs_run, r->best_epoch, t->o->batch,
+             (double)t->o->lr, t->o->val_split, t->o->patience, r->n_train, r->n_val,
+             r->best.val_loss, isfinite(r->best.val_auc) ? r->best.val_auc : 0.5,
+             r->best.val_accuracy);
+    return dfd_detector_model_save(out_path, &m, NULL, 0, json, err);
+}
+
+static dfd_status run_epochs(trainer *t, dfd_head_train_result *r, dfd_error *err)
+{
+    const dfd_head_train_opts *o = t->o;
+    r->history = dfd_calloc((size_t)o->epochs, sizeof *r->history);
+    if (!r->history) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    uint64_t rng = o->seed ^ 0x5EED5EEDull;
+    size_t bs = (size_t)o->batch > t->n_va ? (size_t)o->batch : t->n_va;
+    double best = INFINITY;
+    for (int ep = 1; ep <= o->epochs; ep++) {
+        dfd_head_train_epoch *h = &r->history[ep - 1];
+        h->epoch = ep;
+        dfd_status st = train_epoch(t, &h->train_loss, &rng, ep, err);
+        if (!st) {
+            st = evaluate(&t->v, t->head, &t->b, &t->e, t->ds, t->va, t->n_va, bs, err);
+        }
+        if (st) {
+            return st;
+        }
+        h->val_loss = t->v.loss;
+        h->val_auc = t->v.auc;
+        h->val_accuracy = t->v.acc;
+        r->epochs_run = ep;
+        progress(o, "epoch", (size_t)ep, (size_t)o->epochs);
+        if (h->val_loss < best) {
+            best = h->val_loss;
+            r->best_epoch = ep;
+            r->best = *h;
+            params_copy(t, true);
+        } else if (ep - r->best_epoch >= o->patience) {
+            break;
+        }
+    }
+    params_copy(t, false);
+    return evaluate(&t->v, t->head, &t->b, &t->e, t->ds, t->va, t->n_va, bs, err);
+}
+
+dfd_status dfd_head_train(dfd_head_train_result *res, const dfd_dataset *ds, const char *out_path,
+                          const dfd_head_train_opts *opts, dfd_error *err)
+{
+    memset(res, 0, sizeof *res);
+    dfd_status st = check_opts(opts, err);
+    if (st) {
+        return st;
+    }
+    char models_dir[4096], csv[4096], png[4096];
+    if (opts->models_dir) {
+        snprintf(models_dir, sizeof models_dir, "%s", opts->models_dir);
+    } else {
+        dfd_models_dir_default(models_dir, sizeof models_dir);
+    }
+    snprintf(csv, sizeof csv, "%s%s", opts->metrics_csv ? opts->metrics_csv : out_path,
+             opts->metrics_csv ? "" : ".metrics.csv");
+    snprintf(png, sizeof png, "%s%s", opts->curve_png ? opts->curve_png : out_path,
+             opts->curve_png ? "" : ".curves.png");
+    dfd_detector_prep prep = dfd_detector_prep_default();
+    prep.frames = opts->frames;
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.ds = ds;
+    t.o = opts;
+    st = embed_all(&t.e, ds, &prep, opts, models_dir, err);
+    if (!st) {
+        st = split_items(&t, res, err);
+    }
+    if (!st) {
+        st = setup(&t, err);
+    }
+    if (!st) {
+        st = run_epochs(&t, res, err);
+    }
+    if (!st && fit_temperatures(res, &t.v, &t.e, ds, t.va, t.n_va)) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    if (!st) {
+        st = save_model(&t, res, &prep, models_dir, out_path, err);
+    }
+    if (!st) {
+        st = write_metrics(csv, png, res, err);
+    }
+    trainer_free(&t);
+    return st;
+}
