@@ -877,6 +877,40 @@ static void scan_lines_bad_files_and_usage(void)
     remove_tree(dir);
 }
 
+// dfdetect train as a user meets its mistakes: usage errors exit 2 with one line, a missing
+// dataset exits 1 naming it and writes no model. (Training itself: tests/train.)
+static void train_reports_usage_and_missing_data(void)
+{
+    const char *usage[] = { "train",
+                            "train --data d",
+                            "train --out m.safetensors",
+                            "train --data d --out m --arch transformer",
+                            "train --data d --out m --val-split 1.5",
+                            "train --data d --out m --lr -1" };
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        run_result r = run(usage[i]);
+        CHECK_EQ_INT(r.code, 2);
+        CHECK_EQ_INT(r.err_lines, 1);
+        run_free(&r);
+    }
+    run_result r = run("train --help");
+    CHECK_EQ_INT(r.code, 0);
+    CHECK_STR_CONTAINS(r.out, "usage: dfdetect train");
+    CHECK_STR_CONTAINS(r.out, "--patience");
+    run_free(&r);
+    char dir[] = "/tmp/dfd_cli_train_XXXXXX", args[512], model[300];
+    REQUIRE(mkdtemp(dir));
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    snprintf(args, sizeof args, "train --data '%s/no_such_dataset' --out '%s'", dir, model);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK(strstr(r.err, "no_such_dataset") != NULL);
+    CHECK(access(model, F_OK) != 0);
+    run_free(&r);
+    rmdir(dir);
+}
+
 DFD_TEST_MAIN(
     { "help_lists_the_commands_and_exits_zero", help_lists_the_commands_and_exits_zero },
     { "usage_errors_exit_two_with_one_line", usage_errors_exit_two_with_one_line },
@@ -896,4 +930,5 @@ DFD_TEST_MAIN(
     { "dataset_errors_name_the_row", dataset_errors_name_the_row },
     { "dataset_cache_builds_once_then_reads", dataset_cache_builds_once_then_reads },
     { "scan_json_scores_match_the_networks", scan_json_scores_match_the_networks },
-    { "scan_lines_bad_files_and_usage", scan_lines_bad_files_and_usage })
+    { "scan_lines_bad_files_and_usage", scan_lines_bad_files_and_usage },
+    { "train_reports_usage_and_missing_data", train_reports_usage_and_missing_data })
