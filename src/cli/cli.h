@@ -81,9 +81,10 @@ bool cli_is_image_name(const char *name);
 
 // Expand positional arguments: a file is taken as given (a missing one too: processing reports
 // it), a folder becomes its files of the wanted kinds, sorted (an empty one is reported and
-// skipped). add(ctx, path) is called for each; returns -1 when add fails or a folder cannot be
-// listed (reported), else 0.
-int cli_collect_inputs(const char *const *args, size_t n, int kinds,
-                       int (*add)(void *ctx, const char *path), void *ctx);
+// skipped). *paths gets n_paths allocated paths (cli_paths_free). Returns -1 when a folder cannot
+// be listed or memory runs out (reported), else 0.
+int cli_collect_inputs(char ***paths, size_t *n_paths, const char *const *args, size_t n,
+                       int kinds);
+void cli_paths_free(char **paths, size_t n); // accepts NULL
 
 #endif

@@ -147,24 +147,29 @@ static void run_one(void *ctx, size_t i, int thread)
 
 typedef struct item_list {
     item *v;
-    size_t n, cap;
+    size_t n;
 } item_list;
 
-static int add_item(void *ctx, const char *path)
+// One item per file the arguments name.
+static int collect_items(item_list *l, const char *const *args, size_t n)
 {
-    item_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        item *nv = dfd_realloc(l->v, cap * sizeof *nv);
-        if (!nv) {
-            return -1;
-        }
-        l->v = nv;
-        l->cap = cap;
+    char **paths;
+    size_t np;
+    if (cli_collect_inputs(&paths, &np, args, n, CLI_INPUT_VIDEO)) {
+        return -1;
     }
-    memset(&l->v[l->n], 0, sizeof l->v[l->n]);
-    l->v[l->n].path = dfd_strdup(path);
-    return l->v[l->n++].path ? 0 : -1;
+    l->v = dfd_calloc(np ? np : 1, sizeof *l->v);
+    if (!l->v) {
+        cli_paths_free(paths, np);
+        cli_error("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < np; i++) {
+        l->v[i].path = paths[i]; // owned by the item now
+    }
+    l->n = np;
+    dfd_free(paths);
+    return 0;
 }
 
 // OUT/<file name without extension>, made unique with "-2", "-3", ... when names repeat.
@@ -391,8 +396,9 @@ static int run_faces(int argc, char **argv)
         rc = CLI_USAGE;
     }
     item_list l = { 0 };
-    if (!rc && (cli_collect_inputs(pos, n_pos, CLI_INPUT_VIDEO, add_item, &l) ||
-                (out && name_outputs(&l, out)))) {
+    if (!rc && collect_items(&l, pos, n_pos)) {
+        rc = CLI_FAILED;
+    } else if (!rc && out && name_outputs(&l, out)) {
         cli_error("out of memory");
         rc = CLI_FAILED;
     }

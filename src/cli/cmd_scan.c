@@ -56,24 +56,29 @@ typedef struct scan_item {
 
 typedef struct scan_list {
     scan_item *v;
-    size_t n, cap;
+    size_t n;
 } scan_list;
 
-static int list_add(void *ctx, const char *path)
+// One item per file the arguments name.
+static int collect_items(scan_list *l, const char *const *args, size_t n)
 {
-    scan_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        scan_item *nv = dfd_realloc(l->v, cap * sizeof *nv);
-        if (!nv) {
-            return -1;
-        }
-        l->v = nv;
-        l->cap = cap;
+    char **paths;
+    size_t np;
+    if (cli_collect_inputs(&paths, &np, args, n, CLI_INPUT_VIDEO | CLI_INPUT_IMAGE)) {
+        return -1;
     }
-    memset(&l->v[l->n], 0, sizeof l->v[l->n]);
-    l->v[l->n].path = dfd_strdup(path);
-    return l->v[l->n++].path ? 0 : -1;
+    l->v = dfd_calloc(np ? np : 1, sizeof *l->v);
+    if (!l->v) {
+        cli_paths_free(paths, np);
+        cli_error("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < np; i++) {
+        l->v[i].path = paths[i]; // owned by the item now
+    }
+    l->n = np;
+    dfd_free(paths);
+    return 0;
 }
 
 static void list_free(scan_list *l)
@@ -372,7 +377,7 @@ static int run_scan(int argc, char **argv)
     int threads = dfd_cpu_count() / jobs;
     so.n_threads = threads < 1 ? 1 : threads;
     scan_list files = { 0 };
-    if (cli_collect_inputs(pos, n_pos, CLI_INPUT_VIDEO | CLI_INPUT_IMAGE, list_add, &files)) {
+    if (collect_items(&files, pos, n_pos)) {
         dfd_free(pos);
         list_free(&files);
         return CLI_FAILED;

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "dfdetect/util/alloc.h"
 #include "dfdetect/util/dirs.h"
 
 static const char *const VIDEO_EXTS[] = { ".mp4", ".mov",  ".m4v", ".mkv", ".webm", ".avi",
@@ -37,8 +38,35 @@ static bool wanted(const char *name, int kinds)
            ((kinds & CLI_INPUT_IMAGE) && cli_is_image_name(name));
 }
 
-int cli_collect_inputs(const char *const *args, size_t n, int kinds,
-                       int (*add)(void *ctx, const char *path), void *ctx)
+typedef struct path_list {
+    char **v;
+    size_t n, cap;
+} path_list;
+
+static int add(path_list *l, const char *path)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **nv = dfd_realloc(l->v, cap * sizeof *nv);
+        if (!nv) {
+            return -1;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n] = dfd_strdup(path);
+    return l->v[l->n++] ? 0 : -1;
+}
+
+void cli_paths_free(char **paths, size_t n)
+{
+    for (size_t i = 0; paths && i < n; i++) {
+        dfd_free(paths[i]);
+    }
+    dfd_free(paths);
+}
+
+static int collect(path_list *l, const char *const *args, size_t n, int kinds)
 {
     for (size_t i = 0; i < n; i++) {
         char **names;
@@ -46,7 +74,8 @@ int cli_collect_inputs(const char *const *args, size_t n, int kinds,
         dfd_error err;
         dfd_status st = dfd_dir_list_files(&names, &count, args[i], &err);
         if (st == DFD_ERR_INVALID || st == DFD_ERR_NOT_FOUND) { // a file (or missing: reported)
-            if (add(ctx, args[i])) {
+            if (add(l, args[i])) {
+                cli_error("out of memory");
                 return -1;
             }
             continue;
@@ -62,8 +91,9 @@ int cli_collect_inputs(const char *const *args, size_t n, int kinds,
             if (!wanted(names[k], kinds) || len <= 0 || (size_t)len >= sizeof path) {
                 continue;
             }
-            if (add(ctx, path)) {
+            if (add(l, path)) {
                 dfd_dir_list_free(names, count);
+                cli_error("out of memory");
                 return -1;
             }
             found++;
@@ -74,5 +104,19 @@ int cli_collect_inputs(const char *const *args, size_t n, int kinds,
                       kinds == CLI_INPUT_VIDEO ? "video" : "video or image");
         }
     }
+    return 0;
+}
+
+int cli_collect_inputs(char ***paths, size_t *n_paths, const char *const *args, size_t n, int kinds)
+{
+    path_list l = { 0 };
+    if (collect(&l, args, n, kinds)) {
+        cli_paths_free(l.v, l.n);
+        *paths = NULL;
+        *n_paths = 0;
+        return -1;
+    }
+    *paths = l.v;
+    *n_paths = l.n;
     return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/log.h"
+#include "kernels_dnnl_act.h"
 #include "nn_internal.h"
 
 #define MAX_ARGS 8
@@ -60,8 +61,7 @@ void nn_fast_free(nn_fast *f)
     dfd_free(f);
 }
 
-// The activation of a node as post-ops; `slope_idx` receives the post-op index of a PReLU.
-static dnnl_status_t append_act(dnnl_post_ops_t po, const dfd_act *a, int *slope_idx)
+dnnl_status_t nn_dnnl_append_eltwise(dnnl_post_ops_t po, const dfd_act *a)
 {
     switch (a->kind) {
     case DFD_ACT_NONE:
@@ -82,10 +82,19 @@ static dnnl_status_t append_act(dnnl_post_ops_t po, const dfd_act *a, int *slope
     case DFD_ACT_TANH:
         return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_tanh, 0.f, 0.f);
     case DFD_ACT_PRELU:
+        break;
+    }
+    return dnnl_unimplemented;
+}
+
+// The activation of a node as post-ops; `slope_idx` receives the post-op index of a PReLU.
+static dnnl_status_t append_act(dnnl_post_ops_t po, const dfd_act *a, int *slope_idx)
+{
+    if (a->kind == DFD_ACT_PRELU) {
         *slope_idx = dnnl_post_ops_len(po);
         return dnnl_post_ops_append_prelu(po, 1 << 1); // one slope per channel (dimension 1)
     }
-    return dnnl_unimplemented;
+    return nn_dnnl_append_eltwise(po, a);
 }
 
 static void add_arg(nn_fast *f, int arg, dnnl_memory_t m)

@@ -23,6 +23,7 @@
 
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/log.h"
+#include "kernels_dnnl_act.h"
 #include "nn_internal.h"
 
 // One primitive with the memory objects it reads and writes.
@@ -125,29 +126,6 @@ static dnnl_status_t owned_mem(dnnl_memory_t *m, void **buf, const dnnl_memory_d
 {
     *buf = dfd_aligned_alloc(dnnl_memory_desc_get_size(md) + DFD_ALIGN);
     return *buf ? mem(m, md, e, *buf) : dnnl_out_of_memory;
-}
-
-// The activation as an eltwise post-op, for the kinds whose derivative the output gives.
-static dnnl_status_t append_eltwise(dnnl_post_ops_t po, const dfd_act *a)
-{
-    switch (a->kind) {
-    case DFD_ACT_RELU:
-        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, 0.f, 0.f);
-    case DFD_ACT_LEAKY_RELU:
-        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, a->alpha, 0.f);
-    case DFD_ACT_CLIP:
-        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip,
-                                            isinf(a->lo) ? -FLT_MAX : a->lo,
-                                            isinf(a->hi) ? FLT_MAX : a->hi);
-    case DFD_ACT_ELU:
-        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_elu, a->alpha, 0.f);
-    case DFD_ACT_SIGMOID:
-        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_logistic, 0.f, 0.f);
-    case DFD_ACT_TANH:
-        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_tanh, 0.f, 0.f);
-    default:
-        return dnnl_success;
-    }
 }
 
 // A user-mode-scratchpad primitive from an op descriptor (post-ops optional); grows the shared
@@ -393,7 +371,7 @@ static dnnl_status_t prepare(nn_train_fast *f, const nn_args *a)
         s = dnnl_post_ops_append_sum(po, 1.f);
     }
     if (s == dnnl_success && f->act_in_primitive) {
-        s = append_eltwise(po, &n->act);
+        s = nn_dnnl_append_eltwise(po, &n->act);
     }
     if (s == dnnl_success) {
         s = make_pd(&fpd, &fwd, po, f->engine, NULL, &scratch);
