@@ -45,6 +45,15 @@ static int set_value(const cli_command *cmd, const cli_opt *o, const char *value
         *(const char **)o->dest = value;
         return CLI_OK;
     }
+    if (o->kind == CLI_STRINGS) {
+        cli_strings *list = o->dest;
+        if (list->n == CLI_MAX_REPEAT) {
+            cli_error("%s: --%s given more than %d times", cmd->name, o->name, CLI_MAX_REPEAT);
+            return CLI_USAGE;
+        }
+        list->v[list->n++] = value;
+        return CLI_OK;
+    }
     char *end;
     errno = 0;
     long x = strtol(value, &end, 10);

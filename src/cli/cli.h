@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "dfdetect/data/dataset.h"
 #include "dfdetect/util/status.h"
 
 enum {
@@ -33,15 +34,24 @@ extern const cli_command cli_train;
 // ---- option parsing ----
 
 typedef enum cli_opt_kind {
-    CLI_FLAG,   // bool, no value
-    CLI_STRING, // const char *
-    CLI_INT,    // int, checked against [min, max]
+    CLI_FLAG,    // bool, no value
+    CLI_STRING,  // const char *
+    CLI_INT,     // int, checked against [min, max]
+    CLI_STRINGS, // cli_strings: each use of the option appends its value
 } cli_opt_kind;
+
+#define CLI_MAX_REPEAT 16
+
+// The values of a repeatable option (--data A --data B), in order; borrowed from argv.
+typedef struct cli_strings {
+    const char *v[CLI_MAX_REPEAT];
+    size_t n;
+} cli_strings;
 
 typedef struct cli_opt {
     const char *name; // long name without dashes
     cli_opt_kind kind;
-    void *dest;    // bool*, const char**, int*
+    void *dest;    // bool*, const char**, int*, cli_strings*
     long min, max; // CLI_INT only
 } cli_opt;
 
@@ -86,5 +96,10 @@ bool cli_is_image_name(const char *name);
 int cli_collect_inputs(char ***paths, size_t *n_paths, const char *const *args, size_t n,
                        int kinds);
 void cli_paths_free(char **paths, size_t n); // accepts NULL
+
+// Load the n datasets at paths (--data A --data B) as one (data/dataset.h dfd_dataset_concat;
+// one path is loaded as is). *ds is overwritten; free with dfd_dataset_free. Errors: those of
+// dfd_dataset_load and dfd_dataset_concat.
+dfd_status cli_load_datasets(dfd_dataset *ds, const char *const *paths, size_t n, dfd_error *err);
 
 #endif

@@ -85,7 +85,7 @@ static const char cache_help[] =
     "  --cache DIR       the cache folder (default $DFD_CACHE, else ~/.cache/dfdetect/faces)\n"
     "  --jobs N          items processed at once (default 1)\n"
     "  --frames N        frames sampled per video (default 32)\n"
-    "  --sampling P      uniform (default) or bursts\n"
+    "  --sampling P      bursts (default, as dfdetect train and scan) or uniform\n"
     "  --size N          side of the crops (default 224)\n"
     "  --images MODE     detect_or_whole (default: the face stage, else the whole image),\n"
     "                    detect, or whole (the images are face crops already)\n"
@@ -561,7 +561,7 @@ static int run_cache(int argc, char **argv)
 {
     bool json = false;
     int jobs = 1, frames = 32, size = 224;
-    const char *cache = NULL, *sampling = "uniform", *images = "detect_or_whole";
+    const char *cache = NULL, *sampling = "bursts", *images = "detect_or_whole";
     const char *models = NULL, *group_by = NULL;
     const cli_opt opts[] = {
         { "cache", CLI_STRING, &cache, 0, 0 },       { "jobs", CLI_INT, &jobs, 1, 256 },

@@ -14,17 +14,18 @@
 #include "dfdetect/util/progress.h"
 
 static const char train_help[] =
-    "usage: dfdetect train --data D --out MODEL [options]\n"
+    "usage: dfdetect train --data D [--data D2 ...] --out MODEL [options]\n"
     "\n"
     "Train the detector's temporal head on frozen faceres embeddings of the dataset D (a DFDC\n"
-    "folder with metadata.json, a labels CSV, or real/ + fake/ folders). Faces come from the face\n"
-    "cache (built on first use). The split is grouped by source and stratified by label; training\n"
+    "folder with metadata.json, a labels CSV, or real/ + fake/ folders; repeat --data to train on\n"
+    "several as one). Faces come from the face cache (built on first use). The split is grouped\n"
+    "by source and stratified by label; training\n"
     "stops early when the validation loss has not improved for --patience epochs, and the best\n"
     "epoch's weights are kept, calibrated (temperature) on the validation split and written to\n"
     "MODEL, with MODEL.metrics.csv (per epoch) and MODEL.curves.png (loss and AUC curves).\n"
     "\n"
     "options:\n"
-    "  --data D          the dataset (required)\n"
+    "  --data D          a dataset (required; repeat for several)\n"
     "  --out MODEL       the model file to write (required)\n"
     "  --arch A          gru (default), lstm or bilstm\n"
     "  --frames N        frames per video (32)\n"
@@ -34,6 +35,10 @@ static const char train_help[] =
     "  --val-split X     validation share, 0 < X < 1 (0.2)\n"
     "  --patience N      early-stopping patience in epochs (5)\n"
     "  --seed N          seed of the split, weights and shuffling (1)\n"
+    "  --cv-folds K      cross-validation: hold out one fold of a grouped K-fold split of the\n"
+    "                    data (never trained or validated on; `dfdetect eval --holdout` scores "
+    "it)\n"
+    "  --cv-fold F       the fold to hold out, 0..K-1 (0)\n"
     "  --cache DIR       face cache folder (default: $DFD_CACHE or ~/.cache/dfdetect/faces)\n"
     "  --models DIR      pretrained models folder\n"
     "  --threads N       threads (default: one per CPU; 1 makes the model file reproducible)\n"
@@ -111,10 +116,11 @@ static void print_result(const dfd_head_train_result *r, const char *out, bool j
 static int run_train(int argc, char **argv)
 {
     bool json = false, help = false;
-    const char *data = NULL, *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL;
+    cli_strings data = { .n = 0 };
+    const char *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL;
     dfd_head_train_opts o = dfd_head_train_opts_default();
     const cli_opt opts[] = {
-        { "data", CLI_STRING, &data, 0, 0 },
+        { "data", CLI_STRINGS, &data, 0, 0 },
         { "out", CLI_STRING, &out, 0, 0 },
         { "arch", CLI_STRING, &o.arch, 0, 0 },
         { "frames", CLI_INT, &o.frames, 1, 1024 },
@@ -124,6 +130,8 @@ static int run_train(int argc, char **argv)
         { "val-split", CLI_STRING, &val_s, 0, 0 },
         { "patience", CLI_INT, &o.patience, 1, 100000 },
         { "seed", CLI_STRING, &seed_s, 0, 0 },
+        { "cv-folds", CLI_INT, &o.cv_folds, 2, 1000 },
+        { "cv-fold", CLI_INT, &o.cv_fold, 0, 999 },
         { "cache", CLI_STRING, &o.cache_dir, 0, 0 },
         { "models", CLI_STRING, &o.models_dir, 0, 0 },
         { "threads", CLI_INT, &o.n_threads, 0, 256 },
@@ -137,7 +145,7 @@ static int run_train(int argc, char **argv)
         return rc;
     }
     double v;
-    if (!data || !out) {
+    if (!data.n || !out) {
         cli_error("train: --data D and --out MODEL are required (see dfdetect train --help)");
         return CLI_USAGE;
     }
@@ -170,9 +178,15 @@ static int run_train(int argc, char **argv)
     train_progress tp = { .on = cli_show_progress(json) };
     o.progress = on_progress;
     o.progress_ctx = &tp;
+    if (o.cv_fold >= (o.cv_folds ? o.cv_folds : 1)) {
+        cli_error("train: --cv-fold %d needs --cv-folds above it", o.cv_fold);
+        return CLI_USAGE;
+    }
+    o.data_paths = data.v;
+    o.n_data_paths = data.n;
     dfd_error err;
     dfd_dataset ds;
-    if (dfd_dataset_load(&ds, data, NULL, &err)) {
+    if (cli_load_datasets(&ds, data.v, data.n, &err)) {
         return cli_fail(&err);
     }
     dfd_head_train_result r;

@@ -120,3 +120,27 @@ int cli_collect_inputs(char ***paths, size_t *n_paths, const char *const *args, 
     *n_paths = l.n;
     return 0;
 }
+
+dfd_status cli_load_datasets(dfd_dataset *ds, const char *const *paths, size_t n, dfd_error *err)
+{
+    memset(ds, 0, sizeof *ds);
+    if (n == 1) {
+        return dfd_dataset_load(ds, paths[0], NULL, err);
+    }
+    dfd_dataset *parts = dfd_calloc(n ? n : 1, sizeof *parts);
+    if (!parts) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "out of memory loading datasets");
+    }
+    dfd_status st = DFD_OK;
+    for (size_t i = 0; !st && i < n; i++) {
+        st = dfd_dataset_load(&parts[i], paths[i], NULL, err);
+    }
+    if (!st) {
+        st = dfd_dataset_concat(ds, parts, n, err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        dfd_dataset_free(&parts[i]);
+    }
+    dfd_free(parts);
+    return st;
+}

@@ -108,6 +108,11 @@ char *data_strpool_dupn(data_strpool *p, const char *s, size_t n);
 char *data_strpool_dup(data_strpool *p, const char *s);
 void data_strpool_free(data_strpool *p);
 
+// What a dfd_dataset's priv points to: the pool its strings live in.
+typedef struct dataset_store {
+    data_strpool pool;
+} dataset_store;
+
 // ---- CSV records (csv.c) ----
 
 // A reader over text in memory: set p, end and line = 1, zero the rest; free with data_csv_free.

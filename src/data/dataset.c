@@ -543,10 +543,6 @@ static dfd_status read_folders(builder *b, const char *real_dir, const char *fak
 
 // ---- loading ----
 
-typedef struct dataset_store {
-    data_strpool pool;
-} dataset_store;
-
 static bool is_file(const char *path)
 {
     struct stat sb;

@@ -219,3 +219,48 @@ dfd_status dfd_split_train_val(int *part, const dfd_dataset *ds, double val_frac
     const double w[2] = { 1 - val_frac, val_frac };
     return split_dataset(part, ds, w, 2, seed, err);
 }
+
+dfd_status dfd_split_holdout(int *part, const dfd_dataset *ds, double val_frac, int folds, int fold,
+                             uint64_t seed, dfd_error *err)
+{
+    if (folds == 0) {
+        return dfd_split_train_val(part, ds, val_frac, seed, err);
+    }
+    if (fold < 0 || fold >= folds) {
+        return dfd_error_set(err, DFD_ERR_INVALID, "split: fold %d of %d does not exist", fold,
+                             folds);
+    }
+    if (!(val_frac > 0 && val_frac < 1)) {
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "split: validation fraction %g is not between 0 and 1", val_frac);
+    }
+    dfd_status st = dfd_split_kfold(part, ds, folds, seed, err);
+    if (st) {
+        return st;
+    }
+    // The other folds' items, split into training and validation by group and label.
+    size_t n = 0;
+    dfd_label *labels = dfd_malloc((ds->n ? ds->n : 1) * sizeof *labels);
+    size_t *groups = dfd_malloc((ds->n ? ds->n : 1) * sizeof *groups);
+    int *sub = dfd_malloc((ds->n ? ds->n : 1) * sizeof *sub);
+    if (!labels || !groups || !sub) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "split: out of memory");
+    }
+    for (size_t i = 0; !st && i < ds->n; i++) {
+        if (part[i] != fold) {
+            labels[n] = ds->items[i].label;
+            groups[n++] = ds->items[i].i_group;
+        }
+    }
+    const double w[2] = { 1 - val_frac, val_frac };
+    if (!st) {
+        st = dfd_split_assign(sub, labels, groups, n, w, 2, seed, err);
+    }
+    for (size_t i = 0, k = 0; !st && i < ds->n; i++) {
+        part[i] = part[i] == fold ? DFD_SPLIT_HELDOUT : sub[k++];
+    }
+    dfd_free(labels);
+    dfd_free(groups);
+    dfd_free(sub);
+    return st;
+}

@@ -1,6 +1,7 @@
 // Training the head on frozen embeddings: see include/dfdetect/train/head_train.h.
 #include "dfdetect/train/head_train.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -461,10 +462,13 @@ static dfd_status split_items(trainer *t, dfd_head_train_result *r, dfd_error *e
         dfd_free(part);
         return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
     }
-    dfd_status st = dfd_split_train_val(part, ds, t->o->val_split, t->o->seed, err);
+    dfd_status st = dfd_split_holdout(part, ds, t->o->val_split, t->o->cv_folds, t->o->cv_fold,
+                                      t->o->seed, err);
     size_t n_lab[DFD_LABEL_COUNT] = { 0 };
     for (size_t i = 0; !st && i < ds->n; i++) {
-        if (t->e.len[i] == 0) {
+        if (part[i] == DFD_SPLIT_HELDOUT) {
+            r->n_heldout++;
+        } else if (t->e.len[i] == 0) {
             r->n_skipped++;
         } else if (part[i] == 0) {
             t->tr[t->n_tr++] = i;
@@ -562,14 +566,56 @@ static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
                              "train: options out of range (frames 1..1024, epochs, batch and "
                              "patience >= 1, lr > 0, 0 < val split < 1)");
     }
+    if (o->cv_folds != 0 &&
+        (o->cv_folds < 2 || o->cv_folds > 1000 || o->cv_fold < 0 || o->cv_fold >= o->cv_folds)) {
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "train: held-out fold %d of %d folds does not exist (folds 2..1000, "
+                             "fold 0..folds-1)",
+                             o->cv_fold, o->cv_folds);
+    }
     return DFD_OK;
+}
+
+// The "training" metadata: how the model was made, and which items it never saw (`dfdetect
+// eval --holdout` selects them again from "data" and "holdout").
+static char *training_json(const trainer *t, const dfd_head_train_result *r)
+{
+    const dfd_head_train_opts *o = t->o;
+    cJSON *j = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(j, "data");
+    for (size_t i = 0; data && i < o->n_data_paths; i++) {
+        cJSON_AddItemToArray(data, cJSON_CreateString(o->data_paths[i]));
+    }
+    cJSON_AddStringToObject(j, "stage", "head");
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    if (o->cv_folds > 0) {
+        cJSON *h = cJSON_AddObjectToObject(j, "holdout");
+        cJSON_AddNumberToObject(h, "folds", o->cv_folds);
+        cJSON_AddNumberToObject(h, "fold", o->cv_fold);
+        cJSON_AddNumberToObject(h, "seed", (double)o->seed);
+        cJSON_AddNumberToObject(h, "n", (double)r->n_heldout);
+    }
+    cJSON_AddNumberToObject(j, "epochs", r->epochs_run);
+    cJSON_AddNumberToObject(j, "best_epoch", r->best_epoch);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "lr", (double)o->lr);
+    cJSON_AddNumberToObject(j, "val_split", o->val_split);
+    cJSON_AddNumberToObject(j, "patience", o->patience);
+    cJSON_AddNumberToObject(j, "n_train", (double)r->n_train);
+    cJSON_AddNumberToObject(j, "n_val", (double)r->n_val);
+    cJSON_AddNumberToObject(j, "val_loss", r->best.val_loss);
+    cJSON_AddNumberToObject(j, "val_auc", isfinite(r->best.val_auc) ? r->best.val_auc : 0.5);
+    cJSON_AddNumberToObject(j, "val_accuracy", r->best.val_accuracy);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
 }
 
 static dfd_status save_model(const trainer *t, const dfd_head_train_result *r,
                              const dfd_detector_prep *prep, const char *models_dir,
                              const char *out_path, dfd_error *err)
 {
-    char path[4096], json[1024];
+    char path[4096];
     uint8_t dig[DFD_SHA256_BYTES];
     dfd_detector_model m;
     memset(&m, 0, sizeof m);
@@ -589,15 +635,13 @@ static dfd_status save_model(const trainer *t, const dfd_head_train_result *r,
     snprintf(m.name, sizeof m.name, "dfdetect-head-%s",
              dfd_head_arch_name(dfd_head_opts_of(t->head)));
     snprintf(m.version, sizeof m.version, "1");
-    snprintf(json, sizeof json,
-             "{\"stage\": \"head\", \"seed\": %llu, \"epochs\": %d, \"best_epoch\": %d, "
-             "\"batch\": %d, \"lr\": %g, \"val_split\": %g, \"patience\": %d, \"n_train\": %zu, "
-             "\"n_val\": %zu, \"val_loss\": %.6f, \"val_auc\": %.6f, \"val_accuracy\": %.6f}",
-             (unsigned long long)t->o->seed, r->epochs_run, r->best_epoch, t->o->batch,
-             (double)t->o->lr, t->o->val_split, t->o->patience, r->n_train, r->n_val,
-             r->best.val_loss, isfinite(r->best.val_auc) ? r->best.val_auc : 0.5,
-             r->best.val_accuracy);
-    return dfd_detector_model_save(out_path, &m, NULL, 0, json, err);
+    char *json = training_json(t, r);
+    if (!json) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    st = dfd_detector_model_save(out_path, &m, NULL, 0, json, err);
+    cJSON_free(json);
+    return st;
 }
 
 static dfd_status run_epochs(trainer *t, dfd_head_train_result *r, dfd_error *err)

@@ -886,7 +886,9 @@ static void train_reports_usage_and_missing_data(void)
                             "train --out m.safetensors",
                             "train --data d --out m --arch transformer",
                             "train --data d --out m --val-split 1.5",
-                            "train --data d --out m --lr -1" };
+                            "train --data d --out m --lr -1",
+                            "train --data d --out m --cv-folds 3 --cv-fold 3",
+                            "train --data d --out m --cv-fold 1" };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
         run_result r = run(usage[i]);
         CHECK_EQ_INT(r.code, 2);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data_test_util.h"
+#include "dfdetect/data/dataset.h"
 #include "dfdetect/data/split.h"
 #include "dfdetect/util/alloc.h"
 #include "test.h"
@@ -192,7 +193,109 @@ static void test_dataset_wrappers(void)
     dfd_remove_tree(dir, NULL);
 }
 
-DFD_TEST_MAIN({ "kfold_invariants", test_kfold_invariants },
-              { "weighted_parts", test_weighted_parts }, { "greedy_by_hand", test_greedy_by_hand },
+// The 180-file CSV of test_dataset_wrappers (60 sources with two fakes each), with a prefix on
+// every name, loaded from dir/<sub>.
+static void load_sources(dfd_dataset *ds, const char *dir, const char *sub, const char *prefix)
+{
+    char *csv = dfd_malloc(1 << 16), name[600];
+    REQUIRE(csv);
+    size_t len = (size_t)snprintf(csv, 1 << 16, "file,label,original\n");
+    for (int s = 0; s < 60; s++) {
+        len +=
+            (size_t)snprintf(csv + len, (1 << 16) - len,
+                             "%sr%02d.mp4,REAL,\n%sf%02da.mp4,FAKE,%sr%02d.mp4\n%sf%02db.mp4,FAKE,"
+                             "%sr%02d.mp4\n",
+                             prefix, s, prefix, s, prefix, s, prefix, s, prefix, s);
+    }
+    snprintf(name, sizeof name, "%s/labels.csv", sub);
+    REQUIRE(write_text(dir, name, csv) == 0);
+    dfd_free(csv);
+    dfd_dataset_opts o = dfd_dataset_opts_default();
+    o.check_files = false;
+    snprintf(name, sizeof name, "%s/%s", dir, sub);
+    dfd_error err;
+    CHECK_OK(dfd_dataset_load(ds, name, &o, &err));
+}
+
+// Holding out a fold: exactly the k-fold's fold is held out, the rest splits into train and
+// validation with whole groups, and folds = 0 is the plain train/validation split.
+static void test_holdout(void)
+{
+    const char *dir = test_dir("holdout");
+    REQUIRE(dir);
+    dfd_dataset ds;
+    load_sources(&ds, dir, "a", "");
+    int fold[180], part[180], plain[180], again[180];
+    dfd_error err;
+    CHECK_OK(dfd_split_kfold(fold, &ds, 5, 7, &err));
+    CHECK_OK(dfd_split_holdout(part, &ds, 0.25, 5, 3, 7, &err));
+    CHECK_OK(dfd_split_holdout(again, &ds, 0.25, 5, 3, 7, &err));
+    size_t n_part[3] = { 0 };
+    for (size_t i = 0; i < ds.n; i++) {
+        CHECK_EQ_INT(part[i] == DFD_SPLIT_HELDOUT, fold[i] == 3);
+        CHECK_EQ_INT(part[i], again[i]);
+        size_t j = ds.items[i].i_original;
+        if (j != DFD_NO_ITEM) {
+            CHECK_EQ_INT(part[i], part[j]);
+        }
+        n_part[part[i]]++;
+    }
+    CHECK_EQ_INT(n_part[2], 36);
+    CHECK_EQ_INT(n_part[1], 36); // a quarter of the other 48 groups, 3 items each
+    CHECK_EQ_INT(n_part[0], 108);
+    CHECK_OK(dfd_split_holdout(part, &ds, 0.25, 0, 0, 7, &err));
+    CHECK_OK(dfd_split_train_val(plain, &ds, 0.25, 7, &err));
+    CHECK(memcmp(part, plain, sizeof part) == 0);
+    CHECK_EQ_INT(dfd_split_holdout(part, &ds, 0.25, 5, 5, 7, &err), DFD_ERR_INVALID);
+    CHECK_EQ_INT(dfd_split_holdout(part, &ds, 0, 5, 1, 7, &err), DFD_ERR_INVALID);
+    dfd_dataset_free(&ds);
+    dfd_remove_tree(dir, NULL);
+}
+
+// Two datasets as one: items in order with their own strings, groups kept apart, originals
+// re-indexed; a file in both is refused.
+static void test_concat(void)
+{
+    const char *dir = test_dir("concat");
+    REQUIRE(dir);
+    dfd_dataset parts[3];
+    load_sources(&parts[0], dir, "a", "");
+    load_sources(&parts[1], dir, "b", "x");
+    load_sources(&parts[2], dir, "c", ""); // same names as "a" but other files: allowed
+    dfd_dataset all;
+    dfd_error err;
+    CHECK_OK(dfd_dataset_concat(&all, parts, 3, &err));
+    REQUIRE(all.n == 540 && all.n_groups == 180);
+    for (size_t i = 0; i < all.n; i++) {
+        const dfd_dataset_item *a = &all.items[i], *p = &parts[i / 180].items[i % 180];
+        CHECK(strcmp(a->path, p->path) == 0 && a->path != p->path);
+        CHECK_EQ_INT(a->label, p->label);
+        CHECK_EQ_INT(a->i_group, p->i_group + (i / 180) * 60);
+        if (p->i_original == DFD_NO_ITEM) {
+            CHECK(a->i_original == DFD_NO_ITEM);
+        } else {
+            CHECK_EQ_INT(a->i_original, p->i_original + (i / 180) * 180);
+            CHECK(strcmp(all.items[a->i_original].file, a->original) == 0);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        dfd_dataset_free(&parts[k]);
+    }
+    int fold[540];
+    CHECK_OK(dfd_split_kfold(fold, &all, 5, 1, &err)); // the strings outlive the parts
+    dfd_dataset_free(&all);
+    load_sources(&parts[0], dir, "a", "");
+    parts[1] = parts[0];
+    CHECK_EQ_INT(dfd_dataset_concat(&all, parts, 2, &err), DFD_ERR_FORMAT);
+    CHECK(strstr(err.msg, "r00.mp4") != NULL);
+    CHECK(all.n == 0 && all.items == NULL);
+    CHECK_EQ_INT(dfd_dataset_concat(&all, parts, 0, &err), DFD_ERR_INVALID);
+    dfd_dataset_free(&parts[0]);
+    dfd_remove_tree(dir, NULL);
+}
+
+DFD_TEST_MAIN({ "kfold_invariants", test_kfold_invariants }, { "holdout", test_holdout },
+              { "concat", test_concat }, { "weighted_parts", test_weighted_parts },
+              { "greedy_by_hand", test_greedy_by_hand },
               { "invalid_requests", test_invalid_requests },
               { "dataset_wrappers", test_dataset_wrappers })

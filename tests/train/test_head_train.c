@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dfdetect/data/dataset.h"
+#include "dfdetect/data/split.h"
 #include "dfdetect/detect/model.h"
 #include "dfdetect/detect/scan.h"
 #include "dfdetect/image/imageio.h"
@@ -245,6 +246,32 @@ static void test_train_and_scan(void)
     REQUIRE(dfd_detector_model_load(&m, out2, &err) == DFD_OK);
     CHECK(strcmp(dfd_head_arch_name(dfd_head_opts_of(m->head)), "bilstm") == 0);
     dfd_detector_model_free(m);
+
+    // A held-out fold: exactly the k-fold's fold is left out of training and validation, and
+    // the model file records it for `dfdetect eval --holdout`.
+    dfd_head_train_opts o4 = opts_for("cache");
+    o4.epochs = 2;
+    o4.cv_folds = 3;
+    o4.cv_fold = 1;
+    REQUIRE(dfd_head_train(&r2, &ds, out2, &o4, &err) == DFD_OK);
+    int fold[2 * N_PER_LABEL];
+    REQUIRE(ds.n <= 2 * N_PER_LABEL);
+    REQUIRE(dfd_split_kfold(fold, &ds, 3, o4.seed, &err) == DFD_OK);
+    size_t n_fold = 0;
+    for (size_t i = 0; i < ds.n; i++) {
+        n_fold += fold[i] == 1;
+    }
+    CHECK(n_fold > 0 && r2.n_heldout == n_fold);
+    CHECK(r2.n_train + r2.n_val + r2.n_skipped + r2.n_heldout == ds.n);
+    dfd_head_train_result_free(&r2);
+    b1 = slurp(out2, &n1);
+    REQUIRE(b1);
+    b1[n1 - 1] = '\0';
+    CHECK(n1 > 8 && strstr(b1 + 8, "holdout") && strstr(b1 + 8, "folds")); // after the length
+    dfd_free(b1);
+    o4.cv_fold = 3;
+    CHECK(dfd_head_train(&r2, &ds, out2, &o4, &err) == DFD_ERR_INVALID);
+    dfd_head_train_result_free(&r2);
 
     // Bad options are refused.
     o2.epochs = 0;

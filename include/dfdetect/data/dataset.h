@@ -127,6 +127,15 @@ dfd_status dfd_dataset_load(dfd_dataset *ds, const char *path, const dfd_dataset
 // Free everything and reset to empty. Accepts NULL and empty datasets.
 void dfd_dataset_free(dfd_dataset *ds);
 
+// Several datasets as one (`dfdetect train --data A --data B`): the items of parts[0], then
+// parts[1], ..., with their strings copied (out does not borrow from the parts). Groups stay
+// apart (group indices are offset, so no group spans two parts); format, source and root are
+// the first part's; the has_* flags are any part's. *out is overwritten and left empty on error.
+// Errors: DFD_ERR_INVALID (n_parts == 0), DFD_ERR_FORMAT (one file, by path, in two parts:
+// it could land on both sides of a split), DFD_ERR_NOMEM.
+dfd_status dfd_dataset_concat(dfd_dataset *out, const dfd_dataset *parts, size_t n_parts,
+                              dfd_error *err);
+
 // ---- summary ----
 
 typedef struct dfd_dataset_method {

@@ -35,4 +35,15 @@ dfd_status dfd_split_kfold(int *fold, const dfd_dataset *ds, int k, uint64_t see
 dfd_status dfd_split_train_val(int *part, const dfd_dataset *ds, double val_frac, uint64_t seed,
                                dfd_error *err);
 
+// Cross-validation with early stopping: the items of fold `fold` of the grouped k-fold
+// (dfd_split_kfold with `folds` and `seed`) are held out, part[i] = DFD_SPLIT_HELDOUT (2), never
+// trained or validated on; the other items are split into training (0) and validation (1) as
+// dfd_split_train_val does, by group and label. folds = 0: no held-out part, exactly
+// dfd_split_train_val. Every stage of a training run and `dfdetect eval --holdout` call this
+// with the same arguments, so they agree on which item is where.
+// Errors: DFD_ERR_INVALID (fold outside 0..folds-1, val_frac outside (0, 1)), those of the splits.
+#define DFD_SPLIT_HELDOUT 2
+dfd_status dfd_split_holdout(int *part, const dfd_dataset *ds, double val_frac, int folds, int fold,
+                             uint64_t seed, dfd_error *err);
+
 #endif

@@ -18,14 +18,18 @@
 #include "dfdetect/util/status.h"
 
 typedef struct dfd_head_train_opts {
-    const char *arch;        // "gru" (default), "lstm", "bilstm", "bigru"
-    int frames;              // frames per video (32)
-    int epochs;              // most epochs (30)
-    int batch;               // sequences per update (32)
-    float lr;                // AdamW learning rate (1e-3)
-    double val_split;        // validation share, 0 < v < 1 (0.2)
-    int patience;            // epochs without a better validation loss before stopping (5)
-    uint64_t seed;           // split, initial weights, shuffling and dropout (1)
+    const char *arch;      // "gru" (default), "lstm", "bilstm", "bigru"
+    int frames;            // frames per video (32)
+    int epochs;            // most epochs (30)
+    int batch;             // sequences per update (32)
+    float lr;              // AdamW learning rate (1e-3)
+    double val_split;      // validation share, 0 < v < 1 (0.2)
+    int cv_folds, cv_fold; // cv_folds > 0: hold out fold cv_fold of a grouped k-fold
+                           // (data/split.h dfd_split_holdout); 0: no held-out part (default)
+    const char *const *data_paths; // the dataset paths as given, recorded in the model (may
+    size_t n_data_paths;           // be NULL / 0)
+    int patience;                  // epochs without a better validation loss before stopping (5)
+    uint64_t seed;                 // split, initial weights, shuffling and dropout (1)
     int n_threads;           // threads for the face stage, the backbone and the head (0: per CPU)
     const char *cache_dir;   // face cache folder; NULL: dfd_face_cache_dir_default()
     const char *models_dir;  // pretrained models; NULL: dfd_models_dir_default()
@@ -46,6 +50,7 @@ typedef struct dfd_head_train_epoch {
 typedef struct dfd_head_train_result {
     size_t n_train, n_val; // items used on each side
     size_t n_skipped;      // items without a usable face (or unreadable)
+    size_t n_heldout;      // items of the held-out fold (never trained or validated on)
     int epochs_run, best_epoch;
     dfd_head_train_epoch best; // the metrics of the kept epoch
     float temperature, frame_temperature;
