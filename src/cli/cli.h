@@ -30,6 +30,7 @@ extern const cli_command cli_faces;
 extern const cli_command cli_dataset;
 extern const cli_command cli_scan;
 extern const cli_command cli_train;
+extern const cli_command cli_eval;
 
 // ---- option parsing ----
 

@@ -6,7 +6,7 @@
 #include "dfdetect/util/log.h"
 
 static const cli_command *const commands[] = { &cli_probe,   &cli_frames, &cli_faces, &cli_model,
-                                               &cli_dataset, &cli_scan,   &cli_train };
+                                               &cli_dataset, &cli_scan,   &cli_train, &cli_eval };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void print_usage(FILE *out)

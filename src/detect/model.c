@@ -27,6 +27,7 @@ void dfd_detector_model_free(dfd_detector_model *m)
         return;
     }
     dfd_head_free(m->head);
+    dfd_free(m->training_json);
     dfd_safetensors_close(m->file);
     dfd_free(m);
 }
@@ -244,6 +245,10 @@ dfd_status dfd_detector_model_load(dfd_detector_model **out, const char *path, d
     const char *version = dfd_safetensors_meta(m->file, "version");
     snprintf(m->name, sizeof m->name, "%s", name ? name : "unnamed");
     snprintf(m->version, sizeof m->version, "%s", version ? version : "0");
+    const char *training = dfd_safetensors_meta(m->file, DFD_CKPT_TRAINING);
+    if (!st && training && !(m->training_json = dfd_strdup(training))) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", path);
+    }
     if (!st) {
         st = dfd_head_create(&m->head, &ho, err);
     }

@@ -41,6 +41,8 @@ typedef struct dfd_detector_model {
     bool backbone_tuned;     // the file holds "backbone/..." weights
     char backbone_sha256[65];
     char name[64], version[32];
+    char *training_json;   // the "training" metadata as stored (owned; NULL when absent); unused
+                           // by dfd_detector_model_save, which takes its own training_json
     dfd_safetensors *file; // open while loaded: the backbone weights are read from it
 } dfd_detector_model;
 
@@ -53,8 +55,9 @@ dfd_status dfd_detector_model_save(const char *path, const dfd_detector_model *m
                                    dfd_param *const *backbone, size_t n_backbone,
                                    const char *training_json, dfd_error *err);
 
-// Load a model file: its head (built from the architecture, weights loaded), settings and
-// calibration. Errors, one line naming the file: those of dfd_checkpoint_open, DFD_ERR_FORMAT
+// Load a model file: its head (built from the architecture, weights loaded), settings,
+// calibration and the "training" metadata text (m->training_json, a copy; NULL when the file has
+// none). Errors, one line naming the file: those of dfd_checkpoint_open, DFD_ERR_FORMAT
 // (not a dfdetect detector, a missing or malformed setting, a missing head tensor).
 dfd_status dfd_detector_model_load(dfd_detector_model **out, const char *path, dfd_error *err);
 void dfd_detector_model_free(dfd_detector_model *m); // accepts NULL
