@@ -1,5 +1,6 @@
 // dfdetect scan VIDEO...|IMAGE...|DIR --model FILE: a REAL / FAKE / NO_FACE answer per file,
-// several files at once with --jobs, as text, JSON or a DFDC submission file.
+// several files at once with --jobs, as text, JSON or a DFDC submission file; with --explain a
+// folder per file of Grad-CAM face heatmaps and a per-frame score timeline.
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
@@ -8,19 +9,22 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dfdetect/detect/explain.h"
 #include "dfdetect/detect/model.h"
 #include "dfdetect/detect/scan.h"
 #include "dfdetect/face/faces.h"
 #include "dfdetect/model/registry.h"
 #include "dfdetect/model/tfjs.h"
 #include "dfdetect/util/alloc.h"
+#include "dfdetect/util/dirs.h"
 #include "dfdetect/util/fileio.h"
 #include "dfdetect/util/progress.h"
 #include "dfdetect/util/threads.h"
 
 static const char scan_help[] =
     "usage: dfdetect scan VIDEO...|IMAGE...|DIR... --model FILE [--json] [--jobs N]\n"
-    "                     [--threshold T] [--frames N] [--submission FILE.csv] [--models DIR]\n"
+    "                     [--threshold T] [--frames N] [--submission FILE.csv] [--explain DIR]\n"
+    "                     [--models DIR]\n"
     "\n"
     "Say whether each video or image is a deepfake: sample frames as the model was trained to,\n"
     "find and track the faces, score every face with the detector and give the file the\n"
@@ -41,6 +45,11 @@ static const char scan_help[] =
     "  --frames N          frames sampled per video (default: the model's)\n"
     "  --submission FILE   also write the DFDC submission CSV `filename,label` (label: the\n"
     "                      probability; 0.5 for a file without a face or that failed)\n"
+    "  --explain DIR       for each file with faces, a folder DIR/<file name> with each face\n"
+    "                      crop under a Grad-CAM heatmap of where the FAKE evidence lies\n"
+    "                      (idI_fFRAME_pPROB.png), a contact sheet of them (sheet.png) and\n"
+    "                      the per-frame FAKE probability of each face over time\n"
+    "                      (timeline.png); --json lists the files\n"
     "  --models DIR        the face and backbone models (default: the repository's models/, or\n"
     "                      $DFD_MODELS)\n"
     "  --help              this text\n"
@@ -52,6 +61,10 @@ typedef struct scan_item {
     char *path;
     dfd_status status;
     dfd_scan_result r;
+    char *explain_dir;           // --explain: DIR/<safe name> (owned), else NULL
+    dfd_explain_files explained; // what was written there (empty when nothing was)
+    char explain_error[512];     // why the folder could not be written ("" when it was)
+    double explain_seconds;      // spent writing it (Grad-CAM included)
 } scan_item;
 
 typedef struct scan_list {
@@ -85,6 +98,8 @@ static void list_free(scan_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         dfd_free(l->v[i].path);
+        dfd_free(l->v[i].explain_dir);
+        dfd_explain_files_free(&l->v[i].explained);
         dfd_scan_result_free(&l->v[i].r);
     }
     dfd_free(l->v);
@@ -95,12 +110,43 @@ typedef struct scan_ctx {
     const dfd_detector_model *model;
     const dfd_face_models *faces;
     const dfd_graph *backbone;
+    dfd_graph *explain_graph; // --explain: the backbone without DWPW fusion, else NULL
     dfd_scan_opts opts;
-    dfd_scanner **scanners; // one per pool thread, created on first use
+    dfd_scanner **scanners;     // one per pool thread, created on first use
+    dfd_explainer **explainers; // likewise, with --explain
     pthread_mutex_t lock;
     dfd_progress bar;
     size_t done;
 } scan_ctx;
+
+// The --explain folder of one scanned file (a file with faces only).
+static void explain_one(scan_ctx *c, scan_item *it, int thread)
+{
+    if (it->r.verdict != DFD_SCAN_REAL && it->r.verdict != DFD_SCAN_FAKE) {
+        return;
+    }
+    dfd_error err;
+    dfd_error_clear(&err);
+    dfd_status st = DFD_OK;
+    if (!c->explainers[thread]) {
+        st = dfd_explainer_create(&c->explainers[thread], c->model, c->explain_graph,
+                                  c->opts.n_threads, &err);
+    }
+    const char *base = strrchr(it->path, '/');
+    char title[256];
+    snprintf(title, sizeof title, "%s: %s %.2f", base ? base + 1 : it->path,
+             dfd_scan_verdict_name(it->r.verdict), (double)it->r.probability);
+    double t0 = dfd_now();
+    if (!st) {
+        st = dfd_explain_write(&it->explained, c->explainers[thread], &it->r, it->explain_dir,
+                               title, &err);
+    }
+    it->explain_seconds = dfd_now() - t0;
+    if (st) {
+        snprintf(it->explain_error, sizeof it->explain_error, "%s: --explain: %s", it->path,
+                 dfd_error_message(&err));
+    }
+}
 
 static void scan_one(void *ctx, size_t i, int thread)
 {
@@ -121,6 +167,9 @@ static void scan_one(void *ctx, size_t i, int thread)
         snprintf(it->r.error, sizeof it->r.error, "%s", dfd_error_message(&err));
     }
     it->status = st;
+    if (!st && c->explain_graph) {
+        explain_one(c, it, thread);
+    }
     pthread_mutex_lock(&c->lock);
     c->done++;
     dfd_progress_update(&c->bar, c->done);
@@ -132,7 +181,16 @@ static double round_to(double x, double scale)
     return round(x * scale) / scale;
 }
 
-static cJSON *identity_json(const dfd_scan_identity *id)
+// `dir/name` as a new JSON string.
+static cJSON *path_json(const char *dir, const char *name)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return cJSON_CreateString(path);
+}
+
+// heatmaps: the identity's heatmap file names in dir (NULL without --explain).
+static cJSON *identity_json(const dfd_scan_identity *id, const char *dir, char *const *heatmaps)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) {
@@ -156,6 +214,9 @@ static cJSON *identity_json(const dfd_scan_identity *id)
             box[j] = round_to((double)f->box[j], 100);
         }
         cJSON_AddItemToObject(fo, "box", cJSON_CreateDoubleArray(box, 4));
+        if (heatmaps) {
+            cJSON_AddItemToObject(fo, "heatmap", path_json(dir, heatmaps[k]));
+        }
         cJSON_AddItemToArray(frames, fo);
     }
     return o;
@@ -186,8 +247,9 @@ static cJSON *file_json(const scan_item *it, const dfd_detector_model *m)
         cJSON_AddBoolToObject(o, "whole_image", true);
     }
     cJSON *ids = cJSON_AddArrayToObject(o, "identities");
+    const dfd_explain_files *ex = &it->explained;
     for (size_t i = 0; ids && i < r->n_ids; i++) {
-        cJSON *io = identity_json(&r->ids[i]);
+        cJSON *io = identity_json(&r->ids[i], it->explain_dir, ex->n_ids ? ex->heatmap[i] : NULL);
         if (io) {
             cJSON_AddItemToArray(ids, io);
         }
@@ -201,6 +263,15 @@ static cJSON *file_json(const scan_item *it, const dfd_detector_model *m)
                                               "backbone", "head",   "total" };
         for (int k = 0; k < 7; k++) {
             cJSON_AddNumberToObject(t, names[k], round_to(v[k], 1e4));
+        }
+    }
+    if (ex->n_ids) {
+        cJSON *eo = cJSON_AddObjectToObject(o, "explain");
+        if (eo) {
+            cJSON_AddStringToObject(eo, "dir", it->explain_dir);
+            cJSON_AddItemToObject(eo, "timeline", path_json(it->explain_dir, ex->timeline));
+            cJSON_AddItemToObject(eo, "sheet", path_json(it->explain_dir, ex->sheet));
+            cJSON_AddNumberToObject(eo, "seconds", round_to(it->explain_seconds, 1e4));
         }
     }
     cJSON *mo = cJSON_AddObjectToObject(o, "model");
@@ -232,13 +303,14 @@ static void print_results(const scan_list *l, const dfd_detector_model *m, bool 
         const scan_item *it = &l->v[i];
         if (it->status) {
             cli_error("%s", it->r.error);
-        } else if (json) {
-            continue;
-        } else if (it->r.verdict == DFD_SCAN_NO_FACE) {
+        } else if (!json && it->r.verdict == DFD_SCAN_NO_FACE) {
             printf("NO_FACE  %s\n", it->path);
-        } else {
+        } else if (!json) {
             printf("%-4s %.2f  %s\n", dfd_scan_verdict_name(it->r.verdict),
                    (double)it->r.probability, it->path);
+        }
+        if (it->explain_error[0]) {
+            cli_error("%s", it->explain_error);
         }
     }
 }
@@ -286,16 +358,60 @@ typedef struct scan_res {
     dfd_detector_model *model;
     dfd_face_models *faces;
     dfd_graph *backbone;
+    dfd_graph *explain; // --explain: the graph to differentiate (may be backbone itself)
 } scan_res;
 
 static void res_free(scan_res *r)
 {
     dfd_detector_model_free(r->model);
     dfd_face_models_free(r->faces);
+    if (r->explain != r->backbone) {
+        dfd_graph_free(r->explain);
+    }
     dfd_graph_free(r->backbone);
 }
 
-static int res_load(scan_res *r, const char *model_path, const char *models_dir)
+static bool has_dwpw(const dfd_graph *g)
+{
+    for (size_t i = 0; i < dfd_graph_n_nodes(g); i++) {
+        if (dfd_graph_node(g, i)->op == DFD_OP_DWPW) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The graph Grad-CAM differentiates: the scanner's own when it can be (a tuned backbone is loaded
+// for training, without DWPW nodes), else the pretrained file again without DWPW fusion (which
+// has no backward): the same weights, the same embeddings up to float rounding.
+static dfd_status load_explain_graph(scan_res *r, const char *path, dfd_error *err)
+{
+    if (!has_dwpw(r->backbone)) {
+        r->explain = r->backbone;
+        return DFD_OK;
+    }
+    const dfd_finalize_opts fo = { .fuse = true, .fuse_dwpw = false };
+    return dfd_tfjs_load_opts(&r->explain, path, &fo, err);
+}
+
+// A head trained on another backbone's embeddings reads this one's wrongly: say so, go on.
+static int check_backbone(const dfd_detector_model *m, const char *path)
+{
+    dfd_error err;
+    bool same;
+    if (dfd_scan_backbone_matches(&same, m, path, &err)) {
+        return cli_fail(&err);
+    }
+    if (!same) {
+        fprintf(stderr,
+                "dfdetect: warning: model %s was trained on another backbone than %s "
+                "(backbone_sha256 differs): its scores may be wrong\n",
+                m->name, path);
+    }
+    return CLI_OK;
+}
+
+static int res_load(scan_res *r, const char *model_path, const char *models_dir, bool explain)
 {
     dfd_error err;
     char dir[4096], path[4096];
@@ -307,10 +423,10 @@ static int res_load(scan_res *r, const char *model_path, const char *models_dir)
     if (dfd_detector_model_load(&r->model, model_path, &err) ||
         dfd_face_models_load(&r->faces, dir, &err) ||
         dfd_model_path(path, sizeof path, dir, DFD_ROLE_BACKBONE, &err) ||
-        dfd_tfjs_load(&r->backbone, path, &err)) {
+        dfd_tfjs_load(&r->backbone, path, &err) || (explain && load_explain_graph(r, path, &err))) {
         return cli_fail(&err);
     }
-    return CLI_OK;
+    return check_backbone(r->model, path);
 }
 
 static int scan_all(scan_ctx *c, int jobs, bool progress)
@@ -321,7 +437,10 @@ static int scan_all(scan_ctx *c, int jobs, bool progress)
         return cli_fail(&err);
     }
     c->scanners = dfd_calloc((size_t)dfd_pool_size(pool), sizeof *c->scanners);
-    if (!c->scanners) {
+    c->explainers = dfd_calloc((size_t)dfd_pool_size(pool), sizeof *c->explainers);
+    if (!c->scanners || !c->explainers) {
+        dfd_free(c->scanners);
+        dfd_free(c->explainers);
         dfd_pool_destroy(pool);
         cli_error("out of memory");
         return CLI_FAILED;
@@ -333,9 +452,61 @@ static int scan_all(scan_ctx *c, int jobs, bool progress)
     pthread_mutex_destroy(&c->lock);
     for (int t = 0; t < dfd_pool_size(pool); t++) {
         dfd_scanner_free(c->scanners[t]);
+        dfd_explainer_free(c->explainers[t]);
     }
     dfd_free(c->scanners);
+    dfd_free(c->explainers);
     dfd_pool_destroy(pool);
+    return CLI_OK;
+}
+
+// A folder name for `path`: its base name with every byte but [A-Za-z0-9._-] made '_', never
+// hidden nor "." or "..", at most 200 bytes; into out (capacity >= 208).
+static void safe_name(char *out, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = 0;
+    if (base[0] == '.' || !base[0]) {
+        out[n++] = '_';
+    }
+    for (const char *p = base; *p && n < 200; p++) {
+        const char ch = *p;
+        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                        (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+        out[n++] = ok ? ch : '_';
+    }
+    out[n] = 0;
+}
+
+// Create DIR (and its parents) and give every file its folder DIR/<safe name>, names made unique
+// with "-2", "-3", ... (clip.mp4 in two folders). One error line on failure.
+static int explain_dirs(scan_list *l, const char *dir)
+{
+    dfd_error err;
+    if (dfd_mkdir_p(dir, &err)) {
+        cli_error("scan: --explain: %s", dfd_error_message(&err));
+        return CLI_FAILED;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        char name[208], path[8192];
+        safe_name(name, l->v[i].path);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        for (int k = 2; k < 1000000; k++) {
+            bool taken = false;
+            for (size_t j = 0; j < i && !taken; j++) {
+                taken = strcmp(l->v[j].explain_dir, path) == 0;
+            }
+            if (!taken) {
+                break;
+            }
+            snprintf(path, sizeof path, "%s/%s-%d", dir, name, k);
+        }
+        if (!(l->v[i].explain_dir = dfd_strdup(path))) {
+            cli_error("out of memory");
+            return CLI_FAILED;
+        }
+    }
     return CLI_OK;
 }
 
@@ -343,7 +514,8 @@ static int run_scan(int argc, char **argv)
 {
     bool json = false, help = false;
     int jobs = 1, frames = 0;
-    const char *model_path = NULL, *threshold_s = NULL, *submission = NULL, *models_dir = NULL;
+    const char *model_path = NULL, *threshold_s = NULL, *submission = NULL, *models_dir = NULL,
+               *explain = NULL;
     const cli_opt opts[] = {
         { "model", CLI_STRING, &model_path, 0, 0 },
         { "json", CLI_FLAG, &json, 0, 0 },
@@ -352,6 +524,7 @@ static int run_scan(int argc, char **argv)
         { "frames", CLI_INT, &frames, 1, 1000 },
         { "submission", CLI_STRING, &submission, 0, 0 },
         { "models", CLI_STRING, &models_dir, 0, 0 },
+        { "explain", CLI_STRING, &explain, 0, 0 },
     };
     const char **pos;
     size_t n_pos;
@@ -383,20 +556,26 @@ static int run_scan(int argc, char **argv)
         return CLI_FAILED;
     }
     dfd_free(pos);
+    if (explain && explain_dirs(&files, explain)) {
+        list_free(&files);
+        return CLI_FAILED;
+    }
+    so.keep_crops = explain != NULL;
     scan_res res = { 0 };
-    rc = res_load(&res, model_path, models_dir);
+    rc = res_load(&res, model_path, models_dir, explain != NULL);
     if (!rc) {
         scan_ctx c = { .files = &files,
                        .model = res.model,
                        .faces = res.faces,
                        .backbone = res.backbone,
+                       .explain_graph = res.explain,
                        .opts = so };
         rc = scan_all(&c, jobs, cli_show_progress(json));
     }
     if (!rc) {
         print_results(&files, res.model, json);
         for (size_t i = 0; i < files.n; i++) {
-            rc = files.v[i].status ? CLI_FAILED : rc;
+            rc = files.v[i].status || files.v[i].explain_error[0] ? CLI_FAILED : rc;
         }
         if (submission && write_submission(submission, &files)) {
             rc = CLI_FAILED;

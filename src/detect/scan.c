@@ -2,16 +2,19 @@
 #include "dfdetect/detect/scan.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "detect_internal.h"
 #include "dfdetect/detect/aggregate.h"
 #include "dfdetect/detect/backbone.h"
 #include "dfdetect/image/imageio.h"
 #include "dfdetect/image/resize.h"
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/fileio.h"
+#include "dfdetect/util/sha256.h"
 
 struct dfd_scanner {
     const dfd_detector_model *model;
@@ -39,7 +42,9 @@ const char *dfd_scan_verdict_name(dfd_scan_verdict v)
 
 dfd_scan_opts dfd_scan_opts_default(void)
 {
-    return (dfd_scan_opts){ .frames = 0, .threshold = -1.0f, .n_threads = 0, .batch = 16 };
+    return (dfd_scan_opts){
+        .frames = 0, .threshold = -1.0f, .n_threads = 0, .batch = 16, .keep_crops = false
+    };
 }
 
 bool dfd_scan_is_image(const char *path)
@@ -55,6 +60,9 @@ void dfd_scan_result_free(dfd_scan_result *r)
         return;
     }
     for (size_t i = 0; i < r->n_ids; i++) {
+        for (size_t k = 0; r->ids[i].faces && k < r->ids[i].n; k++) {
+            dfd_image_free(&r->ids[i].faces[k].crop);
+        }
         dfd_free(r->ids[i].faces);
     }
     dfd_free(r->ids);
@@ -74,18 +82,17 @@ void dfd_scanner_free(dfd_scanner *s)
     dfd_free(s);
 }
 
-// A private head with the model's weights.
-static dfd_status copy_head(dfd_head **out, const dfd_detector_model *m, dfd_error *err)
+dfd_status detect_head_copy(dfd_head **out, dfd_head *src, dfd_error *err)
 {
-    dfd_status st = dfd_head_create(out, dfd_head_opts_of(m->head), err);
+    dfd_status st = dfd_head_create(out, dfd_head_opts_of(src), err);
     if (st) {
         return st;
     }
     size_t n_src, n_dst;
-    dfd_param *const *src = dfd_head_params(m->head, &n_src);
-    dfd_param *const *dst = dfd_head_params(*out, &n_dst);
+    dfd_param *const *from = dfd_head_params(src, &n_src);
+    dfd_param *const *to = dfd_head_params(*out, &n_dst);
     for (size_t i = 0; i < n_src && i < n_dst; i++) {
-        memcpy(dst[i]->value, src[i]->value, dfd_param_numel(src[i]) * sizeof(float));
+        memcpy(to[i]->value, from[i]->value, dfd_param_numel(from[i]) * sizeof(float));
     }
     dfd_head_set_training(*out, false);
     return DFD_OK;
@@ -123,7 +130,7 @@ dfd_status dfd_scanner_create(dfd_scanner **out, const dfd_detector_model *model
     s->o = o;
     dfd_status st = dfd_backbone_create(&s->backbone, backbone, o.batch, o.n_threads, err);
     if (!st) {
-        st = copy_head(&s->head, model, err);
+        st = detect_head_copy(&s->head, model->head, err);
     }
     if (st) {
         dfd_scanner_free(s);
@@ -230,8 +237,11 @@ static dfd_status score_identity(dfd_scan_identity *out, dfd_scanner *s,
         f->box[1] = ob->det.y0;
         f->box[2] = ob->det.x1;
         f->box[3] = ob->det.y1;
+        if (!st && s->o.keep_crops && dfd_image_copy(&f->crop, &ob->crop)) {
+            st = dfd_error_set(err, DFD_ERR_NOMEM, "out of memory");
+        }
     }
-    out->n = n;
+    out->n = n; // the crops copied so far are freed with the result
 done:
     dfd_free(crops);
     dfd_free(feats);
@@ -362,4 +372,40 @@ dfd_status dfd_scan_file(dfd_scan_result *out, dfd_scanner *s, const char *path,
         dfd_error_set(err, st, "%s", out->error);
     }
     return st;
+}
+
+// The digest of the last backbone file asked about: hashing 7 MB costs tens of milliseconds, and
+// a process (the server, a scan of many files) asks about the same file again and again.
+static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
+static char hash_path[4096];
+static char hash_hex[DFD_SHA256_HEX_LEN + 1];
+
+dfd_status dfd_scan_backbone_matches(bool *matches, const dfd_detector_model *model,
+                                     const char *path, dfd_error *err)
+{
+    *matches = true;
+    if (model->backbone_tuned) {
+        return DFD_OK;
+    }
+    char hex[DFD_SHA256_HEX_LEN + 1];
+    pthread_mutex_lock(&hash_lock);
+    const bool cached = hash_hex[0] && strcmp(hash_path, path) == 0;
+    memcpy(hex, hash_hex, sizeof hex);
+    pthread_mutex_unlock(&hash_lock);
+    if (!cached) {
+        uint8_t dig[DFD_SHA256_BYTES];
+        dfd_status st = dfd_sha256_file(dig, NULL, path, err);
+        if (st) {
+            return st;
+        }
+        dfd_sha256_hex(hex, dig);
+        pthread_mutex_lock(&hash_lock);
+        if (strlen(path) < sizeof hash_path) { // else not remembered
+            snprintf(hash_path, sizeof hash_path, "%s", path);
+            memcpy(hash_hex, hex, sizeof hex);
+        }
+        pthread_mutex_unlock(&hash_lock);
+    }
+    *matches = strcmp(hex, model->backbone_sha256) == 0;
+    return DFD_OK;
 }

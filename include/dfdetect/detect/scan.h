@@ -9,11 +9,13 @@
 #ifndef DFD_DETECT_SCAN_H
 #define DFD_DETECT_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "dfdetect/detect/model.h"
 #include "dfdetect/face/faces.h"
+#include "dfdetect/image/image.h"
 #include "dfdetect/nn/graph.h"
 #include "dfdetect/util/status.h"
 
@@ -32,6 +34,8 @@ typedef struct dfd_scan_opts {
     float threshold; // probability at or above which a file is FAKE; < 0: the model's
     int n_threads;   // threads for decoding and the networks (0: one per CPU)
     int batch;       // backbone batch (0: 16)
+    bool keep_crops; // keep each face's crop in the result (dfd_scan_face.crop), for
+                     // explanations (detect/explain.h); default false
 } dfd_scan_opts;
 
 dfd_scan_opts dfd_scan_opts_default(void);
@@ -43,6 +47,8 @@ typedef struct dfd_scan_face {
     float logit;         // the head's frame logit
     float probability;   // sigmoid(logit / frame_temperature)
     float box[4];        // the detector's box: x0, y0, x1, y1 in frame pixels
+    dfd_image crop;      // with keep_crops: the aligned crop the backbone saw (RGB, the model's
+                         // crop size; owned by the result); else empty
 } dfd_scan_face;
 
 typedef struct dfd_scan_identity {
@@ -91,5 +97,14 @@ bool dfd_scan_is_image(const char *path);
 // to out->error with verdict DFD_SCAN_ERROR: those of dfd_video_open, dfd_video_sample and
 // dfd_image_read, DFD_ERR_NOMEM, and those of the networks.
 dfd_status dfd_scan_file(dfd_scan_result *out, dfd_scanner *s, const char *path, dfd_error *err);
+
+// Whether the pretrained backbone file at `path` (the faceres model file the scanner's graph was
+// loaded from) is the one the model's head was trained on: its SHA-256 against
+// model->backbone_sha256. A model with a tuned backbone carries its own weights: always true. A
+// mismatch is not an error (the caller warns: the head reads other embeddings than it learnt).
+// The file is hashed once per process (the digest of the last path asked is kept; thread-safe).
+// Errors: those of dfd_sha256_file.
+dfd_status dfd_scan_backbone_matches(bool *matches, const dfd_detector_model *model,
+                                     const char *path, dfd_error *err);
 
 #endif
