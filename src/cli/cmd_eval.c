@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "dfdetect/data/dataset.h"
 #include "dfdetect/detect/scan.h"
+#include "dfdetect/model/registry.h"
 #include "dfdetect/train/eval.h"
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/fileio.h"
@@ -16,7 +17,7 @@
 #include "scan_pool.h"
 
 static const char eval_help[] =
-    "usage: dfdetect eval --model FILE --data D [--data D2 ...] [--json] [--report DIR]\n"
+    "usage: dfdetect eval [--model FILE] --data D [--data D2 ...] [--json] [--report DIR]\n"
     "                     [--frames N] [--jobs N] [--threshold T] [--holdout] [--limit N]\n"
     "\n"
     "Measure a detector on a labelled dataset (a DFDC folder with metadata.json, a labels CSV,\n"
@@ -31,7 +32,9 @@ static const char eval_help[] =
     "left out of the main figures; the `unscored at 0.5` line scores them 0.5 instead.\n"
     "\n"
     "options:\n"
-    "  --model FILE      the detector (a safetensors file made by `dfdetect train`); required\n"
+    "  --model FILE      the detector (a safetensors file made by `dfdetect train`; default:\n"
+    "                    $DFD_DETECTOR, else the shipped "
+    "share/models/dfdetect-default.safetensors)\n"
     "  --data D          a dataset (required; repeat for several)\n"
     "  --json            print the figures and every item as JSON\n"
     "  --report DIR      write DIR (replaced whole): roc.png, confusion.png, scores.png,\n"
@@ -332,9 +335,14 @@ static int run_eval(int argc, char **argv)
     if (rc || help) {
         return rc;
     }
-    if (!model_path || data.n == 0) {
-        cli_error("eval: --model FILE and --data D are required (see dfdetect eval --help)");
+    if (data.n == 0) {
+        cli_error("eval: --data D is required (see dfdetect eval --help)");
         return CLI_USAGE;
+    }
+    char default_model[4096];
+    if (!model_path) {
+        dfd_detector_default_path(default_model, sizeof default_model);
+        model_path = default_model;
     }
     dfd_scan_opts so = dfd_scan_opts_default();
     so.frames = frames;

@@ -22,7 +22,7 @@
 #include "dfdetect/util/threads.h"
 
 static const char scan_help[] =
-    "usage: dfdetect scan VIDEO...|IMAGE...|DIR... --model FILE [--json] [--jobs N]\n"
+    "usage: dfdetect scan VIDEO...|IMAGE...|DIR... [--model FILE] [--json] [--jobs N]\n"
     "                     [--threshold T] [--frames N] [--submission FILE.csv] [--explain DIR]\n"
     "                     [--models DIR]\n"
     "\n"
@@ -36,8 +36,10 @@ static const char scan_help[] =
     "as one frame).\n"
     "\n"
     "options:\n"
-    "  --model FILE        the detector (a safetensors file made by `dfdetect train`); required\n"
-    "                      for now: no default model ships yet\n"
+    "  --model FILE        the detector (a safetensors file made by `dfdetect train`; default:\n"
+    "                      $DFD_DETECTOR, else the shipped "
+    "share/models/dfdetect-default.safetensors,\n"
+    "                      see docs/MODEL_CARD.md)\n"
     "  --json              print a JSON array: per file the verdict, probability, identities\n"
     "                      with per-frame scores and boxes, timings, the model's name/version\n"
     "  --jobs N            files scanned at once (default 1)\n"
@@ -536,11 +538,15 @@ static int run_scan(int argc, char **argv)
     }
     dfd_scan_opts so = dfd_scan_opts_default();
     so.frames = frames;
-    if (n_pos == 0 || !model_path) {
-        cli_error("scan: %s (see dfdetect scan --help)",
-                  n_pos == 0 ? "no video or image given" : "--model FILE is required");
+    if (n_pos == 0) {
+        cli_error("scan: no video or image given (see dfdetect scan --help)");
         dfd_free(pos);
         return CLI_USAGE;
+    }
+    char default_model[4096];
+    if (!model_path) {
+        dfd_detector_default_path(default_model, sizeof default_model);
+        model_path = default_model;
     }
     if (threshold_s && !parse_threshold(threshold_s, &so.threshold)) {
         cli_error("scan: --threshold wants a number in [0, 1], not '%s'", threshold_s);

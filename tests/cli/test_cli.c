@@ -861,7 +861,7 @@ static void scan_lines_bad_files_and_usage(void)
     CHECK(strcmp(s, line) == 0);
     run_free(&r);
 
-    const char *usage[] = { "scan x.mp4", "scan --model m.safetensors",
+    const char *usage[] = { "scan", "scan --model m.safetensors",
                             "scan --model m --threshold 2 x.mp4", "scan --frames 0 --model m x" };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
         r = run(usage[i]);
@@ -880,6 +880,19 @@ static void scan_lines_bad_files_and_usage(void)
     CHECK_EQ_INT(r.err_lines, 1);
     CHECK(strstr(r.err, "none.safetensors") != NULL);
     run_free(&r);
+    // Without --model: $DFD_DETECTOR, else the shipped default; a missing one is named.
+    const char *bin = getenv("DFDETECT_BIN");
+    snprintf(args, sizeof args, "scan '%s'", fixture("astronaut_pan.mp4"));
+    char envrun[8192];
+    snprintf(envrun, sizeof envrun,
+             "DFD_DETECTOR='%.900s/gone.safetensors' '%.2000s' %.2000s > /dev/null 2> "
+             "'%.900s/err.txt'",
+             dir, bin, args, dir);
+    CHECK(WEXITSTATUS(system(envrun)) == 1);
+    snprintf(args, sizeof args, "%s/err.txt", dir);
+    char *e = slurp(args);
+    CHECK(strstr(e, "gone.safetensors") != NULL && strchr(e, '\n') == strrchr(e, '\n'));
+    dfd_free(e);
     remove_tree(dir);
 }
 
