@@ -20,6 +20,7 @@
 #include "dfdetect/util/fileio.h"
 #include "dfdetect/util/progress.h"
 #include "dfdetect/util/threads.h"
+#include "scan_pool.h"
 
 static const char scan_help[] =
     "usage: dfdetect scan VIDEO...|IMAGE...|DIR... [--model FILE] [--json] [--jobs N]\n"
@@ -344,33 +345,18 @@ static int write_submission(const char *path, const scan_list *l)
     return st ? cli_fail(&err) : CLI_OK;
 }
 
-static bool parse_threshold(const char *s, float *out)
-{
-    char *end;
-    float v = strtof(s, &end);
-    if (end == s || *end || !(v >= 0.0f && v <= 1.0f)) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 // The shared, read-only resources every scanner borrows.
 typedef struct scan_res {
-    dfd_detector_model *model;
-    dfd_face_models *faces;
-    dfd_graph *backbone;
-    dfd_graph *explain; // --explain: the graph to differentiate (may be backbone itself)
+    cli_scanning net;
+    dfd_graph *explain; // --explain: the graph to differentiate (may be net.backbone itself)
 } scan_res;
 
 static void res_free(scan_res *r)
 {
-    dfd_detector_model_free(r->model);
-    dfd_face_models_free(r->faces);
-    if (r->explain != r->backbone) {
+    if (r->explain != r->net.backbone) {
         dfd_graph_free(r->explain);
     }
-    dfd_graph_free(r->backbone);
+    cli_scanning_free(&r->net);
 }
 
 static bool has_dwpw(const dfd_graph *g)
@@ -386,49 +372,27 @@ static bool has_dwpw(const dfd_graph *g)
 // The graph Grad-CAM differentiates: the scanner's own when it can be (a tuned backbone is loaded
 // for training, without DWPW nodes), else the pretrained file again without DWPW fusion (which
 // has no backward): the same weights, the same embeddings up to float rounding.
-static dfd_status load_explain_graph(scan_res *r, const char *path, dfd_error *err)
+static dfd_status load_explain_graph(scan_res *r, dfd_error *err)
 {
-    if (!has_dwpw(r->backbone)) {
-        r->explain = r->backbone;
+    if (!has_dwpw(r->net.backbone)) {
+        r->explain = r->net.backbone;
         return DFD_OK;
     }
     const dfd_finalize_opts fo = { .fuse = true, .fuse_dwpw = false };
-    return dfd_tfjs_load_opts(&r->explain, path, &fo, err);
-}
-
-// A head trained on another backbone's embeddings reads this one's wrongly: say so, go on.
-static int check_backbone(const dfd_detector_model *m, const char *path)
-{
-    dfd_error err;
-    bool same;
-    if (dfd_scan_backbone_matches(&same, m, path, &err)) {
-        return cli_fail(&err);
-    }
-    if (!same) {
-        fprintf(stderr,
-                "dfdetect: warning: model %s was trained on another backbone than %s "
-                "(backbone_sha256 differs): its scores may be wrong\n",
-                m->name, path);
-    }
-    return CLI_OK;
+    return dfd_tfjs_load_opts(&r->explain, r->net.backbone_path, &fo, err);
 }
 
 static int res_load(scan_res *r, const char *model_path, const char *models_dir, bool explain)
 {
     dfd_error err;
-    char dir[4096], path[4096];
-    if (models_dir) {
-        snprintf(dir, sizeof dir, "%s", models_dir);
-    } else {
-        dfd_models_dir_default(dir, sizeof dir);
-    }
-    if (dfd_detector_model_load(&r->model, model_path, &err) ||
-        dfd_face_models_load(&r->faces, dir, &err) ||
-        dfd_model_path(path, sizeof path, dir, DFD_ROLE_BACKBONE, &err) ||
-        dfd_tfjs_load(&r->backbone, path, &err) || (explain && load_explain_graph(r, path, &err))) {
+    if (dfd_detector_model_load(&r->net.model, model_path, &err)) {
         return cli_fail(&err);
     }
-    return check_backbone(r->model, path);
+    int rc = cli_scanning_load_networks(&r->net, models_dir);
+    if (!rc && explain && load_explain_graph(r, &err)) {
+        rc = cli_fail(&err);
+    }
+    return rc;
 }
 
 static int scan_all(scan_ctx *c, int jobs, bool progress)
@@ -548,7 +512,7 @@ static int run_scan(int argc, char **argv)
         dfd_detector_default_path(default_model, sizeof default_model);
         model_path = default_model;
     }
-    if (threshold_s && !parse_threshold(threshold_s, &so.threshold)) {
+    if (threshold_s && !cli_parse_probability(&so.threshold, threshold_s)) {
         cli_error("scan: --threshold wants a number in [0, 1], not '%s'", threshold_s);
         dfd_free(pos);
         return CLI_USAGE;
@@ -571,15 +535,15 @@ static int run_scan(int argc, char **argv)
     rc = res_load(&res, model_path, models_dir, explain != NULL);
     if (!rc) {
         scan_ctx c = { .files = &files,
-                       .model = res.model,
-                       .faces = res.faces,
-                       .backbone = res.backbone,
+                       .model = res.net.model,
+                       .faces = res.net.faces,
+                       .backbone = res.net.backbone,
                        .explain_graph = res.explain,
                        .opts = so };
         rc = scan_all(&c, jobs, cli_show_progress(json));
     }
     if (!rc) {
-        print_results(&files, res.model, json);
+        print_results(&files, res.net.model, json);
         for (size_t i = 0; i < files.n; i++) {
             rc = files.v[i].status || files.v[i].explain_error[0] ? CLI_FAILED : rc;
         }

@@ -16,7 +16,7 @@
 static const char train_help[] =
     "usage: dfdetect train --data D [--data D2 ...] --out MODEL [options]\n"
     "\n"
-    "Train the detector's temporal head on frozen faceres embeddings of the dataset D (a DFDC\n"
+    "Train the detector's temporal head on faceres embeddings of the dataset D (a DFDC\n"
     "folder with metadata.json, a labels CSV, or real/ + fake/ folders; repeat --data to train on\n"
     "several as one). Faces come from the face cache (built on first use). The split is grouped\n"
     "by source and stratified by label; training\n"
@@ -39,6 +39,16 @@ static const char train_help[] =
     "                    data (never trained or validated on; `dfdetect eval --holdout` scores "
     "it)\n"
     "  --cv-fold F       the fold to hold out, 0..K-1 (0)\n"
+    "  --backbone-epochs N  stage 1 first: fine-tune the faceres backbone on the training\n"
+    "                    split's face crops for at most N epochs (a linear frame classifier,\n"
+    "                    early stopping on the validation loss), embed with it and store its\n"
+    "                    tuned weights in MODEL (0: frozen pretrained backbone, the default)\n"
+    "  --backbone-lr X   stage-1 AdamW learning rate of the backbone (1e-4; the classifier's\n"
+    "                    is 10 x)\n"
+    "  --tune-layers N   stage 1 trains the last N layers with weights (4: the last two\n"
+    "                    depthwise-separable blocks); the others stay frozen\n"
+    "  --augment on|off  stage-1 augmentation of the crops: flip, rotation, scale and shift,\n"
+    "                    colour, blur, noise, JPEG and H.264 (on)\n"
     "  --cache DIR       face cache folder (default: $DFD_CACHE or ~/.cache/dfdetect/faces)\n"
     "  --models DIR      pretrained models folder\n"
     "  --threads N       threads (default: one per CPU; 1 makes the model file reproducible)\n"
@@ -82,6 +92,13 @@ static void on_progress(void *ctx, const char *stage, size_t done, size_t total)
 
 static void print_result(const dfd_head_train_result *r, const char *out, bool json)
 {
+    const dfd_backbone_train_result *b = &r->stage1;
+    if (!json && b->epochs_run > 0) {
+        printf("stage 1 (backbone): %zu train, %zu validation items, %zu tuned tensors, %d "
+               "epochs, best %d: frame val loss %.4f, frame AUC %.4f, %.1f s per epoch\n",
+               b->n_train, b->n_val, b->n_tuned, b->epochs_run, b->best_epoch, b->best.val_loss,
+               b->best.val_auc, b->history[0].seconds);
+    }
     if (!json) {
         printf("trained %s: %zu train, %zu validation items (%zu skipped), %d epochs, best %d: "
                "val loss %.4f, AUC %.4f, accuracy %.4f, temperature %.3f\n",
@@ -105,6 +122,20 @@ static void print_result(const dfd_head_train_result *r, const char *out, bool j
     cJSON_AddNumberToObject(o, "val_accuracy", r->best.val_accuracy);
     cJSON_AddNumberToObject(o, "temperature", (double)r->temperature);
     cJSON_AddNumberToObject(o, "frame_temperature", (double)r->frame_temperature);
+    if (b->epochs_run > 0) {
+        cJSON *s1 = cJSON_AddArrayToObject(o, "backbone_epochs");
+        for (int i = 0; s1 && i < b->epochs_run; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "epoch", b->history[i].epoch);
+            cJSON_AddNumberToObject(e, "train_loss", b->history[i].train_loss);
+            cJSON_AddNumberToObject(e, "val_loss", b->history[i].val_loss);
+            cJSON_AddNumberToObject(e, "val_auc",
+                                    isfinite(b->history[i].val_auc) ? b->history[i].val_auc : 0.5);
+            cJSON_AddNumberToObject(e, "seconds", b->history[i].seconds);
+            cJSON_AddItemToArray(s1, e);
+        }
+        cJSON_AddNumberToObject(o, "backbone_best_epoch", b->best_epoch);
+    }
     char *s = cJSON_Print(o);
     if (s) {
         printf("%s\n", s);
@@ -117,7 +148,8 @@ static int run_train(int argc, char **argv)
 {
     bool json = false, help = false;
     cli_strings data = { .n = 0 };
-    const char *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL;
+    const char *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL, *blr_s = NULL,
+               *aug_s = NULL;
     dfd_head_train_opts o = dfd_head_train_opts_default();
     const cli_opt opts[] = {
         { "data", CLI_STRINGS, &data, 0, 0 },
@@ -132,6 +164,10 @@ static int run_train(int argc, char **argv)
         { "seed", CLI_STRING, &seed_s, 0, 0 },
         { "cv-folds", CLI_INT, &o.cv_folds, 2, 1000 },
         { "cv-fold", CLI_INT, &o.cv_fold, 0, 999 },
+        { "backbone-epochs", CLI_INT, &o.backbone_epochs, 0, 100000 },
+        { "backbone-lr", CLI_STRING, &blr_s, 0, 0 },
+        { "tune-layers", CLI_INT, &o.tune_layers, 1, 1000 },
+        { "augment", CLI_STRING, &aug_s, 0, 0 },
         { "cache", CLI_STRING, &o.cache_dir, 0, 0 },
         { "models", CLI_STRING, &o.models_dir, 0, 0 },
         { "threads", CLI_INT, &o.n_threads, 0, 256 },
@@ -156,6 +192,18 @@ static int run_train(int argc, char **argv)
         }
         o.lr = (float)v;
     }
+    if (blr_s) {
+        if (!parse_num(blr_s, 0, 10, &v)) {
+            cli_error("train: --backbone-lr wants a number in (0, 10), not '%s'", blr_s);
+            return CLI_USAGE;
+        }
+        o.backbone_lr = (float)v;
+    }
+    if (aug_s && strcmp(aug_s, "on") && strcmp(aug_s, "off")) {
+        cli_error("train: --augment wants on or off, not '%s'", aug_s);
+        return CLI_USAGE;
+    }
+    o.augment = !aug_s || strcmp(aug_s, "on") == 0;
     if (val_s && !parse_num(val_s, 0, 1, &o.val_split)) {
         cli_error("train: --val-split wants a number in (0, 1), not '%s'", val_s);
         return CLI_USAGE;

@@ -6,27 +6,45 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "dfdetect/detect/tuned.h"
 #include "dfdetect/model/registry.h"
 #include "dfdetect/model/tfjs.h"
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/progress.h"
 #include "dfdetect/util/threads.h"
 
+// A head trained on another backbone's embeddings reads this one's wrongly: say so, go on.
+static int check_backbone(const dfd_detector_model *m, const char *path)
+{
+    dfd_error err;
+    bool same;
+    if (dfd_scan_backbone_matches(&same, m, path, &err)) {
+        return cli_fail(&err);
+    }
+    if (!same) {
+        fprintf(stderr,
+                "dfdetect: warning: model %s was trained on another backbone than %s "
+                "(backbone_sha256 differs): its scores may be wrong\n",
+                m->name, path);
+    }
+    return CLI_OK;
+}
+
 int cli_scanning_load_networks(cli_scanning *r, const char *models_dir)
 {
     dfd_error err;
-    char dir[4096], path[4096];
+    char dir[4096];
     if (models_dir) {
         snprintf(dir, sizeof dir, "%s", models_dir);
     } else {
         dfd_models_dir_default(dir, sizeof dir);
     }
     if (dfd_face_models_load(&r->faces, dir, &err) ||
-        dfd_model_path(path, sizeof path, dir, DFD_ROLE_BACKBONE, &err) ||
-        dfd_tfjs_load(&r->backbone, path, &err)) {
+        dfd_model_path(r->backbone_path, sizeof r->backbone_path, dir, DFD_ROLE_BACKBONE, &err) ||
+        dfd_backbone_load_for_model(&r->backbone, r->model, r->backbone_path, &err)) {
         return cli_fail(&err);
     }
-    return CLI_OK;
+    return check_backbone(r->model, r->backbone_path);
 }
 
 void cli_scanning_free(cli_scanning *r)

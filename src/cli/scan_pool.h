@@ -15,11 +15,14 @@
 typedef struct cli_scanning {
     dfd_detector_model *model;
     dfd_face_models *faces;
-    dfd_graph *backbone;
+    dfd_graph *backbone;      // with the model's tuned weights when it has them
+    char backbone_path[4096]; // the pretrained faceres file it came from
 } cli_scanning;
 
 // Load the face models and the faceres backbone from models_dir (NULL: the default folder) into
-// r->faces and r->backbone. CLI_OK, or CLI_FAILED after one error line.
+// r->faces and r->backbone for r->model (loaded before): the model's fine-tuned weights applied
+// when it has them (detect/tuned.h); a warning line when an untuned model's head was trained on
+// another faceres file. CLI_OK, or CLI_FAILED after one error line.
 int cli_scanning_load_networks(cli_scanning *r, const char *models_dir);
 
 // Free what r holds (the model too) and zero it. Accepts an empty one.

@@ -110,12 +110,6 @@ dfd_status dfd_scanner_create(dfd_scanner **out, const dfd_detector_model *model
     if (o.frames < 0 || o.frames > 10000 || o.n_threads < 0 || !(o.threshold <= 1.0f)) {
         return dfd_error_set(err, DFD_ERR_INVALID, "scanner: bad options");
     }
-    if (model->backbone_tuned) {
-        return dfd_error_set(err, DFD_ERR_UNSUPPORTED,
-                             "model %s: its fine-tuned backbone weights are not applied by the "
-                             "scanner yet",
-                             model->name);
-    }
     if (dfd_head_opts_of(model->head)->input_dim != DFD_BACKBONE_DIM) {
         return dfd_error_set(err, DFD_ERR_INVALID, "model %s: head input is %d, not %d",
                              model->name, dfd_head_opts_of(model->head)->input_dim,

@@ -14,6 +14,7 @@
 #include "dfdetect/detect/model.h"
 #include "dfdetect/model/registry.h"
 #include "dfdetect/model/tfjs.h"
+#include "dfdetect/nn/autograd.h"
 #include "dfdetect/nn/loss.h"
 #include "dfdetect/nn/optim.h"
 #include "dfdetect/report/chart.h"
@@ -36,6 +37,9 @@ dfd_head_train_opts dfd_head_train_opts_default(void)
     o.val_split = 0.2;
     o.patience = 5;
     o.seed = 1;
+    o.backbone_lr = 1e-4f;
+    o.tune_layers = 4;
+    o.augment = true;
     return o;
 }
 
@@ -43,6 +47,7 @@ void dfd_head_train_result_free(dfd_head_train_result *r)
 {
     if (r) {
         dfd_free(r->history);
+        dfd_backbone_train_result_free(&r->stage1);
         memset(r, 0, sizeof *r);
     }
 }
@@ -67,8 +72,11 @@ static void fill_progress(void *ctx, size_t done, size_t total)
     progress(ctx, "faces", done, total);
 }
 
-static dfd_status embed_all(embeds *e, const dfd_dataset *ds, const dfd_detector_prep *prep,
-                            const dfd_head_train_opts *o, const char *models_dir, dfd_error *err)
+// Open the face cache at the model's preprocessing and fill it with the dataset's files
+// (status per file into sts).
+static dfd_status cache_fill(dfd_face_cache **cache, dfd_status *sts, const dfd_dataset *ds,
+                             const char **paths, const dfd_detector_prep *prep,
+                             const dfd_head_train_opts *o, const char *models_dir, dfd_error *err)
 {
     dfd_face_cache_opts fo = dfd_face_cache_opts_default();
     fo.face.crop_size = prep->crop_size;
@@ -76,12 +84,30 @@ static dfd_status embed_all(embeds *e, const dfd_dataset *ds, const dfd_detector
     fo.sampling = prep->sampling;
     fo.frames = prep->frames;
     fo.models_dir = models_dir;
-    char cache_dir[4096], path[4096];
+    char cache_dir[4096];
     if (o->cache_dir) {
         snprintf(cache_dir, sizeof cache_dir, "%s", o->cache_dir);
     } else {
         dfd_face_cache_dir_default(cache_dir, sizeof cache_dir);
     }
+    dfd_head_train_opts oc = *o; // the fill's progress context
+    dfd_status st = dfd_face_cache_open(cache, cache_dir, &fo, err);
+    for (size_t i = 0; i < ds->n; i++) {
+        paths[i] = ds->items[i].path;
+    }
+    if (!st) {
+        st = dfd_face_cache_fill(*cache, paths, ds->n, o->n_threads, sts, NULL, fill_progress, &oc,
+                                 err);
+    }
+    return st;
+}
+
+// The embeddings of every item through `tuned` (borrowed), or the pretrained faceres when NULL.
+static dfd_status embed_all(embeds *e, const dfd_dataset *ds, const dfd_detector_prep *prep,
+                            const dfd_head_train_opts *o, const char *models_dir,
+                            const dfd_graph *tuned, dfd_error *err)
+{
+    char path[4096];
     dfd_face_cache *cache = NULL;
     dfd_graph *g = NULL;
     dfd_backbone *bb = NULL;
@@ -96,23 +122,15 @@ static dfd_status embed_all(embeds *e, const dfd_dataset *ds, const dfd_detector
         dfd_free(sts);
         return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory for embeddings");
     }
-    dfd_head_train_opts oc = *o; // the fill's progress context
-    dfd_status st = dfd_face_cache_open(&cache, cache_dir, &fo, err);
-    for (size_t i = 0; i < ds->n; i++) {
-        paths[i] = ds->items[i].path;
-    }
-    if (!st) {
-        st = dfd_face_cache_fill(cache, paths, ds->n, o->n_threads, sts, NULL, fill_progress, &oc,
-                                 err);
-    }
-    if (!st) {
+    dfd_status st = cache_fill(&cache, sts, ds, paths, prep, o, models_dir, err);
+    if (!st && !tuned) {
         st = dfd_model_path(path, sizeof path, models_dir, DFD_ROLE_BACKBONE, err);
     }
-    if (!st) {
+    if (!st && !tuned) {
         st = dfd_tfjs_load(&g, path, err);
     }
     if (!st) {
-        st = dfd_backbone_create(&bb, g, 16, o->n_threads, err);
+        st = dfd_backbone_create(&bb, tuned ? tuned : g, 16, o->n_threads, err);
     }
     dfd_image *crops = dfd_calloc((size_t)e->t, sizeof *crops);
     if (!st && !crops) {
@@ -419,6 +437,8 @@ typedef struct trainer {
     float **best; // the best epoch's parameter values
     batch_buf b;
     val_out v;
+    int *part;        // the split every stage uses (dfd_split_holdout)
+    dfd_graph *tuned; // stage 1's tuned faceres, or NULL
 } trainer;
 
 static void trainer_free(trainer *t)
@@ -438,6 +458,8 @@ static void trainer_free(trainer *t)
     batch_free(&t->b);
     dfd_free(t->v.seq);
     dfd_free(t->v.frame);
+    dfd_free(t->part);
+    dfd_graph_free(t->tuned);
 }
 
 static void params_copy(trainer *t, bool save)
@@ -455,15 +477,13 @@ static void params_copy(trainer *t, bool save)
 static dfd_status split_items(trainer *t, dfd_head_train_result *r, dfd_error *err)
 {
     const dfd_dataset *ds = t->ds;
-    int *part = dfd_malloc(ds->n * sizeof *part);
+    const int *part = t->part;
     t->tr = dfd_malloc(ds->n * sizeof *t->tr);
     t->va = dfd_malloc(ds->n * sizeof *t->va);
-    if (!part || !t->tr || !t->va) {
-        dfd_free(part);
+    if (!t->tr || !t->va) {
         return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
     }
-    dfd_status st = dfd_split_holdout(part, ds, t->o->val_split, t->o->cv_folds, t->o->cv_fold,
-                                      t->o->seed, err);
+    dfd_status st = DFD_OK;
     size_t n_lab[DFD_LABEL_COUNT] = { 0 };
     for (size_t i = 0; !st && i < ds->n; i++) {
         if (part[i] == DFD_SPLIT_HELDOUT) {
@@ -476,10 +496,6 @@ static dfd_status split_items(trainer *t, dfd_head_train_result *r, dfd_error *e
         } else {
             t->va[t->n_va++] = i;
         }
-    }
-    dfd_free(part);
-    if (st) {
-        return st;
     }
     if (t->n_tr < 2 || t->n_va < 2 || !n_lab[0] || !n_lab[1]) {
         return dfd_error_set(err, DFD_ERR_INVALID,
@@ -558,6 +574,59 @@ static dfd_status train_epoch(trainer *t, double *loss, uint64_t *rng, int epoch
     return DFD_OK;
 }
 
+// The split every stage uses: made once, before stage 1.
+static dfd_status make_split(trainer *t, dfd_error *err)
+{
+    t->part = dfd_malloc((t->ds->n ? t->ds->n : 1) * sizeof *t->part);
+    if (!t->part) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    return dfd_split_holdout(t->part, t->ds, t->o->val_split, t->o->cv_folds, t->o->cv_fold,
+                             t->o->seed, err);
+}
+
+// Stage 1: fine-tune faceres on the training side's crops into t->tuned.
+static dfd_status stage1(trainer *t, dfd_head_train_result *r, const dfd_detector_prep *prep,
+                         const char *models_dir, dfd_error *err)
+{
+    const dfd_head_train_opts *o = t->o;
+    const dfd_dataset *ds = t->ds;
+    char path[4096];
+    dfd_face_cache *cache = NULL;
+    const char **paths = dfd_calloc(ds->n ? ds->n : 1, sizeof *paths);
+    dfd_status *sts = dfd_calloc(ds->n ? ds->n : 1, sizeof *sts);
+    dfd_status st =
+        paths && sts ? DFD_OK : dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    if (!st) {
+        st = cache_fill(&cache, sts, ds, paths, prep, o, models_dir, err);
+    }
+    if (!st) {
+        st = dfd_model_path(path, sizeof path, models_dir, DFD_ROLE_BACKBONE, err);
+    }
+    if (!st) {
+        dfd_finalize_opts fo = { .fuse = true, .fuse_dwpw = false };
+        st = dfd_tfjs_load_opts(&t->tuned, path, &fo, err);
+    }
+    if (!st) {
+        dfd_backbone_train_opts bo = dfd_backbone_train_opts_default();
+        bo.epochs = o->backbone_epochs;
+        bo.lr = o->backbone_lr;
+        bo.head_lr = 10.f * o->backbone_lr;
+        bo.tune_layers = o->tune_layers;
+        bo.augment = o->augment;
+        bo.seed = o->seed;
+        bo.n_threads = o->n_threads;
+        bo.progress = o->progress;
+        bo.progress_ctx = o->progress_ctx;
+        st = dfd_backbone_train_dataset(&r->stage1, t->tuned, ds, t->part, cache,
+                                        (size_t)prep->frames, &bo, err);
+    }
+    dfd_face_cache_close(cache);
+    dfd_free(paths);
+    dfd_free(sts);
+    return st;
+}
+
 static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
 {
     if (o->frames < 1 || o->frames > 1024 || o->epochs < 1 || o->batch < 1 || o->patience < 1 ||
@@ -565,6 +634,10 @@ static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
         return dfd_error_set(err, DFD_ERR_INVALID,
                              "train: options out of range (frames 1..1024, epochs, batch and "
                              "patience >= 1, lr > 0, 0 < val split < 1)");
+    }
+    if (o->backbone_epochs < 0 || (o->backbone_epochs > 0 && !(o->backbone_lr > 0))) {
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "train: backbone epochs must be >= 0 and backbone lr > 0");
     }
     if (o->cv_folds != 0 &&
         (o->cv_folds < 2 || o->cv_folds > 1000 || o->cv_fold < 0 || o->cv_fold >= o->cv_folds)) {
@@ -586,7 +659,18 @@ static char *training_json(const trainer *t, const dfd_head_train_result *r)
     for (size_t i = 0; data && i < o->n_data_paths; i++) {
         cJSON_AddItemToArray(data, cJSON_CreateString(o->data_paths[i]));
     }
-    cJSON_AddStringToObject(j, "stage", "head");
+    cJSON_AddStringToObject(j, "stage", t->tuned ? "backbone+head" : "head");
+    if (t->tuned) {
+        cJSON *b = cJSON_AddObjectToObject(j, "backbone");
+        cJSON_AddNumberToObject(b, "epochs", r->stage1.epochs_run);
+        cJSON_AddNumberToObject(b, "best_epoch", r->stage1.best_epoch);
+        cJSON_AddNumberToObject(b, "lr", (double)o->backbone_lr);
+        cJSON_AddNumberToObject(b, "tune_layers", o->tune_layers);
+        cJSON_AddBoolToObject(b, "augment", o->augment);
+        cJSON_AddNumberToObject(b, "val_frame_loss", r->stage1.best.val_loss);
+        cJSON_AddNumberToObject(b, "val_frame_auc",
+                                isfinite(r->stage1.best.val_auc) ? r->stage1.best.val_auc : 0.5);
+    }
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     if (o->cv_folds > 0) {
         cJSON *h = cJSON_AddObjectToObject(j, "holdout");
@@ -635,12 +719,23 @@ static dfd_status save_model(const trainer *t, const dfd_head_train_result *r,
     snprintf(m.name, sizeof m.name, "dfdetect-head-%s",
              dfd_head_arch_name(dfd_head_opts_of(t->head)));
     snprintf(m.version, sizeof m.version, "1");
-    char *json = training_json(t, r);
-    if (!json) {
-        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    dfd_autograd *ag = NULL;
+    dfd_param **bp = NULL;
+    size_t n_bp = 0;
+    m.backbone_tuned = t->tuned != NULL;
+    if (t->tuned) {
+        st = dfd_backbone_tuned_params(&ag, &bp, &n_bp, t->tuned, t->o->tune_layers, err);
     }
-    st = dfd_detector_model_save(out_path, &m, NULL, 0, json, err);
+    char *json = st ? NULL : training_json(t, r);
+    if (!st && !json) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    if (!st) {
+        st = dfd_detector_model_save(out_path, &m, bp, n_bp, json, err);
+    }
     cJSON_free(json);
+    dfd_free(bp);
+    dfd_autograd_free(ag);
     return st;
 }
 
@@ -706,7 +801,13 @@ dfd_status dfd_head_train(dfd_head_train_result *res, const dfd_dataset *ds, con
     memset(&t, 0, sizeof t);
     t.ds = ds;
     t.o = opts;
-    st = embed_all(&t.e, ds, &prep, opts, models_dir, err);
+    st = make_split(&t, err);
+    if (!st && opts->backbone_epochs > 0) {
+        st = stage1(&t, res, &prep, models_dir, err);
+    }
+    if (!st) {
+        st = embed_all(&t.e, ds, &prep, opts, models_dir, t.tuned, err);
+    }
     if (!st) {
         st = split_items(&t, res, err);
     }

@@ -243,14 +243,6 @@ static void test_no_face_errors_and_images(void)
     dfd_scan_result_free(&r);
     dfd_scanner_free(s);
     env_close(&e);
-
-    // A model with a tuned backbone is refused, naming it, until the scanner applies it.
-    if (env_open(&e, true)) {
-        CHECK(dfd_scanner_create(&s, e.model, e.faces, e.backbone, NULL, &err) ==
-              DFD_ERR_UNSUPPORTED);
-        CHECK(strstr(err.msg, "scan-test") != NULL);
-        env_close(&e);
-    }
 }
 
 // A tight crop with no detectable face (here a colour ramp) is taken whole: its centre square

@@ -81,9 +81,9 @@ void dfd_scan_result_free(dfd_scan_result *r); // accepts NULL and empty results
 typedef struct dfd_scanner dfd_scanner;
 
 // A scanner for `model` (borrowed) with the face models `faces` and the faceres graph `backbone`
-// (borrowed; loaded with dfd_tfjs_load). Errors: DFD_ERR_UNSUPPORTED (a model with a fine-tuned
-// backbone: not yet applied by the scanner), DFD_ERR_INVALID (bad options, a head whose input
-// is not DFD_BACKBONE_DIM), and those of dfd_backbone_create, dfd_head_create.
+// (borrowed; for a model with a fine-tuned backbone it must carry the tuned weights: load it with
+// dfd_backbone_load_for_model, detect/tuned.h). Errors: DFD_ERR_INVALID (bad options, a head
+// whose input is not DFD_BACKBONE_DIM), and those of dfd_backbone_create, dfd_head_create.
 dfd_status dfd_scanner_create(dfd_scanner **out, const dfd_detector_model *model,
                               const dfd_face_models *faces, const dfd_graph *backbone,
                               const dfd_scan_opts *opts, dfd_error *err);
@@ -100,7 +100,8 @@ dfd_status dfd_scan_file(dfd_scan_result *out, dfd_scanner *s, const char *path,
 
 // Whether the pretrained backbone file at `path` (the faceres model file the scanner's graph was
 // loaded from) is the one the model's head was trained on: its SHA-256 against
-// model->backbone_sha256. A model with a tuned backbone carries its own weights: always true. A
+// model->backbone_sha256. For a model with a tuned backbone: always true here, because
+// dfd_backbone_load_for_model refuses a mismatch (its frozen layers come from the file). A
 // mismatch is not an error (the caller warns: the head reads other embeddings than it learnt).
 // The file is hashed once per process (the digest of the last path asked is kept; thread-safe).
 // Errors: those of dfd_sha256_file.

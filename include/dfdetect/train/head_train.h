@@ -7,6 +7,9 @@
 //   the validation loss, keeping the best weights -> temperature and frame temperature fitted on
 //   the validation logits -> the model file (detect/model.h, backbone_tuned false), written
 //   atomically, a per-epoch metrics CSV and a loss/AUC curve PNG.
+// With backbone_epochs > 0, stage 1 (train/backbone_train.h) first fine-tunes faceres on the
+// same split's training crops; the embeddings then come from the tuned graph and the model file
+// carries its tuned layers ("backbone/<param>", backbone_tuned true; detect/tuned.h loads them).
 // With one thread and a fixed seed the model file is the same bytes on every run.
 #ifndef DFD_TRAIN_HEAD_TRAIN_H
 #define DFD_TRAIN_HEAD_TRAIN_H
@@ -15,6 +18,7 @@
 #include <stdint.h>
 
 #include "dfdetect/data/dataset.h"
+#include "dfdetect/train/backbone_train.h"
 #include "dfdetect/util/status.h"
 
 typedef struct dfd_head_train_opts {
@@ -30,6 +34,13 @@ typedef struct dfd_head_train_opts {
     size_t n_data_paths;           // be NULL / 0)
     int patience;                  // epochs without a better validation loss before stopping (5)
     uint64_t seed;                 // split, initial weights, shuffling and dropout (1)
+    // Stage 1 (train/backbone_train.h), before the head: fine-tune faceres on the training
+    // split's crops (the same split), then embed with the tuned backbone and save it in the
+    // model (backbone_tuned true). backbone_epochs 0: frozen pretrained backbone, no stage 1.
+    int backbone_epochs;     // most stage-1 epochs (0)
+    float backbone_lr;       // stage-1 backbone learning rate (1e-4; its classifier's is 1e-3)
+    int tune_layers;         // parameterised layers tuned, from the output (4)
+    bool augment;            // stage-1 augmentation (true)
     int n_threads;           // threads for the face stage, the backbone and the head (0: per CPU)
     const char *cache_dir;   // face cache folder; NULL: dfd_face_cache_dir_default()
     const char *models_dir;  // pretrained models; NULL: dfd_models_dir_default()
@@ -54,7 +65,8 @@ typedef struct dfd_head_train_result {
     int epochs_run, best_epoch;
     dfd_head_train_epoch best; // the metrics of the kept epoch
     float temperature, frame_temperature;
-    dfd_head_train_epoch *history; // epochs_run entries (owned; dfd_head_train_result_free)
+    dfd_head_train_epoch *history;    // epochs_run entries (owned; dfd_head_train_result_free)
+    dfd_backbone_train_result stage1; // stage 1's figures (zero when it did not run)
 } dfd_head_train_result;
 
 void dfd_head_train_result_free(dfd_head_train_result *r); // accepts NULL
