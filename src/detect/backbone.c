@@ -12,7 +12,9 @@ static const float MEAN_BGR[3] = { 103.939f, 116.779f, 123.68f };
 
 struct dfd_backbone {
     dfd_session *session;
-    int batch;
+    dfd_session *single; // batch 1, made on first need: short remainders run item by item
+    const dfd_graph *g;
+    int batch, n_threads;
     int out; // output index of DFD_BACKBONE_OUT
 };
 
@@ -53,6 +55,7 @@ void dfd_backbone_free(dfd_backbone *b)
         return;
     }
     dfd_session_free(b->session);
+    dfd_session_free(b->single);
     dfd_free(b);
 }
 
@@ -84,6 +87,8 @@ dfd_status dfd_backbone_create(dfd_backbone **out, const dfd_graph *g, int batch
         return dfd_error_set(err, DFD_ERR_NOMEM, "backbone: out of memory");
     }
     b->batch = batch;
+    b->n_threads = n_threads;
+    b->g = g;
     b->out = o;
     dfd_session_opts so = dfd_session_opts_default();
     so.n_threads = n_threads;
@@ -96,28 +101,59 @@ dfd_status dfd_backbone_create(dfd_backbone **out, const dfd_graph *g, int batch
     return DFD_OK;
 }
 
+// Fill the first nb slots of session s's input from crops and run it into out[nb][DIM].
+static dfd_status run_batch(float *out, dfd_session *s, int out_index, const dfd_image *crops,
+                            size_t i0, size_t nb, dfd_error *err)
+{
+    const size_t per_item = (size_t)DFD_BACKBONE_SIZE * DFD_BACKBONE_SIZE * 3;
+    dfd_tensor *in = dfd_session_input(s, 0);
+    for (size_t k = 0; k < nb; k++) {
+        dfd_status st = dfd_backbone_input(in->data + k * per_item, &crops[k]);
+        if (st) {
+            return dfd_error_set(err, st, "backbone: crop %zu is %s", i0 + k,
+                                 st == DFD_ERR_NOMEM ? "too large for memory" : "not an RGB image");
+        }
+    }
+    dfd_status st = dfd_session_run(s, err);
+    if (st) {
+        return st;
+    }
+    const dfd_tensor *o = dfd_session_output(s, (size_t)out_index);
+    memcpy(out, o->data, nb * DFD_BACKBONE_DIM * sizeof *out);
+    return DFD_OK;
+}
+
 dfd_status dfd_backbone_embed(float *out, dfd_backbone *b, const dfd_image *crops, size_t n,
                               dfd_error *err)
 {
-    const size_t per_item = (size_t)DFD_BACKBONE_SIZE * DFD_BACKBONE_SIZE * 3;
-    dfd_tensor *in = dfd_session_input(b->session, 0);
     for (size_t i0 = 0; i0 < n; i0 += (size_t)b->batch) {
         size_t nb = n - i0 < (size_t)b->batch ? n - i0 : (size_t)b->batch;
-        for (size_t k = 0; k < nb; k++) {
-            dfd_status st = dfd_backbone_input(in->data + k * per_item, &crops[i0 + k]);
-            if (st) {
-                return dfd_error_set(err, st, "backbone: crop %zu is %s", i0 + k,
-                                     st == DFD_ERR_NOMEM ? "too large for memory"
-                                                         : "not an RGB image");
+        dfd_status st;
+        // A short remainder (a one-frame image, the tail of a video) would run a whole batch of
+        // stale slots: under a quarter of the batch, the items run one by one instead.
+        if (nb < (size_t)b->batch && nb * 4 <= (size_t)b->batch) {
+            if (!b->single) {
+                dfd_session_opts so = dfd_session_opts_default();
+                so.n_threads = b->n_threads;
+                st = dfd_session_create(&b->single, b->g, 1, &so, err);
+                if (st) {
+                    return st;
+                }
             }
+            for (size_t k = 0; k < nb; k++) {
+                st = run_batch(out + (i0 + k) * DFD_BACKBONE_DIM, b->single, b->out, crops + i0 + k,
+                               i0 + k, 1, err);
+                if (st) {
+                    return st;
+                }
+            }
+            continue;
         }
-        // A short last batch runs whole; the unused slots keep stale inputs and are ignored.
-        dfd_status st = dfd_session_run(b->session, err);
+        // A longer short batch runs whole; the unused slots keep stale inputs and are ignored.
+        st = run_batch(out + i0 * DFD_BACKBONE_DIM, b->session, b->out, crops + i0, i0, nb, err);
         if (st) {
             return st;
         }
-        const dfd_tensor *o = dfd_session_output(b->session, (size_t)b->out);
-        memcpy(out + i0 * DFD_BACKBONE_DIM, o->data, nb * DFD_BACKBONE_DIM * sizeof *out);
     }
     return DFD_OK;
 }

@@ -125,6 +125,25 @@ static void test_embed_batches_agree(void)
         diff01 += fabs((double)a[i] - (double)a[DFD_BACKBONE_DIM + i]);
     }
     CHECK(worst < 1e-4);
+    // A batch-8 backbone: five crops run as one short batch, one crop alone on the batch-1 path
+    // (a short remainder runs item by item); both agree with batch 1.
+    dfd_backbone *b8;
+    float *c = malloc(N * DFD_BACKBONE_DIM * sizeof *c);
+    REQUIRE(c);
+    CHECK_OK(dfd_backbone_create(&b8, g, 8, 1, &err));
+    CHECK_OK(dfd_backbone_embed(c, b8, crops, N, &err));
+    double worst8 = 0;
+    for (int i = 0; i < N * DFD_BACKBONE_DIM; i++) {
+        worst8 = fmax(worst8, fabs((double)c[i] - (double)b[i]) / (1e-3 + fabs((double)b[i])));
+    }
+    CHECK_OK(dfd_backbone_embed(c, b8, &crops[3], 1, &err));
+    for (int i = 0; i < DFD_BACKBONE_DIM; i++) {
+        double r = (double)b[3 * DFD_BACKBONE_DIM + i];
+        worst8 = fmax(worst8, fabs((double)c[i] - r) / (1e-3 + fabs(r)));
+    }
+    CHECK(worst8 < 1e-4);
+    dfd_backbone_free(b8);
+    free(c);
     // The mean of ReLU6 maps: in [0, 6], and a real face lights up much of it (with inputs in
     // [0, 1) instead of 0..255 it is almost all zeros).
     CHECK(lo >= 0 && hi <= 6);
