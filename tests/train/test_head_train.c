@@ -129,12 +129,14 @@ static int check_csv(const char *path, double *val_loss, int cap)
     }
     char line[512];
     CHECK(fgets(line, sizeof line, f) != NULL);
-    CHECK(strcmp(line, "epoch,train_loss,val_loss,val_auc,val_accuracy\n") == 0);
+    CHECK(strcmp(line, "epoch,train_loss,val_loss,val_calibrated_loss,val_auc,val_accuracy\n") ==
+          0);
     int n = 0;
     while (fgets(line, sizeof line, f)) {
         int ep;
-        double tl, vl, auc, acc;
-        CHECK(sscanf(line, "%d,%lf,%lf,%lf,%lf", &ep, &tl, &vl, &auc, &acc) == 5);
+        double tl, vl, cl, auc, acc;
+        CHECK(sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf", &ep, &tl, &vl, &cl, &auc, &acc) == 6);
+        CHECK(cl <= vl + 1e-6 || !(cl == cl)); // a fitted temperature never loses to T = 1
         CHECK(ep == n + 1);
         CHECK(acc >= 0 && acc <= 1);
         if (n < cap) {
@@ -186,6 +188,8 @@ static void test_train_and_scan(void)
     CHECK(rows == r.epochs_run);
     for (int i = 0; i < rows && i < 64; i++) {
         CHECK_NEAR(vl[i], r.history[i].val_loss, 1e-5);
+        // The kept epoch is the one with the lowest calibrated validation loss.
+        CHECK(r.history[r.best_epoch - 1].val_calibrated_loss <= r.history[i].val_calibrated_loss);
     }
     dfd_image chart;
     REQUIRE(dfd_image_read(&chart, png, &err) == DFD_OK);

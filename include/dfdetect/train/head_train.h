@@ -4,9 +4,9 @@
 //   margin) -> per item the longest identity's crops -> faceres embeddings (once, kept in memory)
 //   -> grouped stratified train/validation split -> standardisation fitted on the training split
 //   -> AdamW on BCE(sequence logit) + 0.5 x masked mean BCE(frame logits) -> early stopping on
-//   the validation loss, keeping the best weights -> temperature and frame temperature fitted on
-//   the validation logits -> the model file (detect/model.h, backbone_tuned false), written
-//   atomically, a per-epoch metrics CSV and a loss/AUC curve PNG.
+//   the validation loss after temperature scaling, keeping the best weights -> temperature and
+//   frame temperature fitted on the validation logits -> the model file (detect/model.h,
+//   backbone_tuned false), written atomically, a per-epoch metrics CSV and a loss/AUC curve PNG.
 // With backbone_epochs > 0, stage 1 (train/backbone_train.h) first fine-tunes faceres on the
 // same split's training crops; the embeddings then come from the tuned graph and the model file
 // carries its tuned layers ("backbone/<param>", backbone_tuned true; detect/tuned.h loads them).
@@ -56,6 +56,8 @@ dfd_head_train_opts dfd_head_train_opts_default(void);
 typedef struct dfd_head_train_epoch {
     int epoch; // 1-based
     double train_loss, val_loss, val_auc, val_accuracy;
+    double val_calibrated_loss; // the sequence log loss after temperature scaling: early
+                                // stopping keeps the epoch where it is lowest
 } dfd_head_train_epoch;
 
 typedef struct dfd_head_train_result {
