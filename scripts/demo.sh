@@ -1,8 +1,9 @@
 #!/bin/sh
 # The main job on the bundled default: make a short clip from the astronaut portrait (a slow pan
-# and zoom), describe it, sample frames from it and extract its faces (aligned crops, landmarks,
-# a face-only clip and a contact sheet). Later stages of the pipeline extend this to the full
-# REAL/FAKE scan.
+# and zoom), describe it, sample frames from it, extract its faces (aligned crops, landmarks, a
+# face-only clip and a contact sheet) and scan it end to end with the shipped default detector
+# (share/models/dfdetect-default.safetensors, docs/MODEL_CARD.md): the REAL/FAKE verdict with its
+# Grad-CAM evidence and per-frame timeline.
 #   usage: scripts/demo.sh PATH/TO/dfdetect OUTDIR
 set -eu
 bin=$1
@@ -25,5 +26,9 @@ echo
 echo "== dfdetect faces $clip --frames 16 --out $out/faces --sheet --export-video"
 "$bin" faces "$clip" --frames 16 --out "$out/faces" --sheet --export-video
 echo
+echo "== dfdetect scan $clip --explain $out/explain"
+"$bin" scan "$clip" --explain "$out/explain"
+echo
 echo "demo: frames in $out/frames.png; faces, landmarks and boxes in $out/faces/astronaut_pan/"
-echo "      (sheet.png, faces.json, face0/*.png, face0.mp4)"
+echo "      (sheet.png, faces.json, face0/*.png, face0.mp4); the verdict's evidence in"
+echo "      $out/explain/astronaut_pan.mp4/ (heatmaps, sheet.png, timeline.png)"
