@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "detect/detector_test_model.h"
 #include "dfdetect/detect/backbone.h"
 #include "dfdetect/detect/model.h"
 #include "dfdetect/face/faces.h"
@@ -17,7 +18,6 @@
 #include "dfdetect/model/tfjs.h"
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/fileio.h"
-#include "dfdetect/util/sha256.h"
 #include "test.h"
 
 typedef struct run_result {
@@ -664,27 +664,8 @@ static void dataset_cache_builds_once_then_reads(void)
 // A random detector (default head sizes, 6 uniform frames, T = 1.7, Tf = 2.5) saved at `path`.
 static void make_scan_model(const char *path)
 {
-    dfd_detector_model m = { 0 };
-    dfd_head_opts o = dfd_head_opts_default();
-    o.seed = 23;
-    dfd_error err;
-    REQUIRE(dfd_head_create(&m.head, &o, &err) == DFD_OK);
-    m.prep = dfd_detector_prep_default();
-    m.prep.frames = 6;
-    m.prep.sampling.kind = DFD_SAMPLING_UNIFORM;
-    m.temperature = 1.7f;
-    m.frame_temperature = 2.5f;
-    m.threshold = 0.5f;
-    // Trained (says the file) on the faceres in models/: scan warns about any other.
-    char faceres[1100];
-    uint8_t dig[DFD_SHA256_BYTES];
-    snprintf(faceres, sizeof faceres, "%s/models/faceres.json", getenv("DFD_SOURCE_DIR"));
-    REQUIRE(dfd_sha256_file(dig, NULL, faceres, &err) == DFD_OK);
-    dfd_sha256_hex(m.backbone_sha256, dig);
-    snprintf(m.name, sizeof m.name, "cli-scan-test");
-    snprintf(m.version, sizeof m.version, "3.1");
-    REQUIRE(dfd_detector_model_save(path, &m, NULL, 0, NULL, &err) == DFD_OK);
-    dfd_head_free(m.head);
+    const test_model_spec s = { 23, 6, 1.7f, 2.5f, "cli-scan-test", "3.1", NULL, NULL };
+    test_detector_model_save(path, &s);
 }
 
 static float scan_sigmoid(double x)

@@ -11,12 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "detect/detector_test_model.h"
 #include "dfdetect/data/split.h"
 #include "dfdetect/detect/model.h"
 #include "dfdetect/image/imageio.h"
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/fileio.h"
-#include "dfdetect/util/sha256.h"
 #include "test.h"
 
 static char root[64]; // the test's folder: data/, models, outputs
@@ -115,29 +115,10 @@ static void make_data(void)
 // A random detector at root/name with the given training metadata (may be NULL).
 static void make_model(const char *name, const char *training_json)
 {
-    dfd_detector_model m = { 0 };
-    dfd_head_opts o = dfd_head_opts_default();
-    o.seed = 5;
-    dfd_error err;
-    REQUIRE(dfd_head_create(&m.head, &o, &err) == DFD_OK);
-    m.prep = dfd_detector_prep_default();
-    m.prep.frames = 4;
-    m.prep.sampling.kind = DFD_SAMPLING_UNIFORM;
-    m.temperature = 1.5f;
-    m.frame_temperature = 2.0f;
-    m.threshold = 0.5f;
-    // Trained (says the file) on the faceres in models/, or scan would warn.
-    char faceres[1100];
-    uint8_t dig[DFD_SHA256_BYTES];
-    snprintf(faceres, sizeof faceres, "%s/models/faceres.json", getenv("DFD_SOURCE_DIR"));
-    REQUIRE(dfd_sha256_file(dig, NULL, faceres, &err) == DFD_OK);
-    dfd_sha256_hex(m.backbone_sha256, dig);
-    snprintf(m.name, sizeof m.name, "cli-eval-test");
-    snprintf(m.version, sizeof m.version, "0.3");
     char path[256];
     snprintf(path, sizeof path, "%s/%s", root, name);
-    REQUIRE(dfd_detector_model_save(path, &m, NULL, 0, training_json, &err) == DFD_OK);
-    dfd_head_free(m.head);
+    const test_model_spec s = { 5, 4, 1.5f, 2.0f, "cli-eval-test", "0.3", training_json, NULL };
+    test_detector_model_save(path, &s);
 }
 
 static bool have_face_models(void)

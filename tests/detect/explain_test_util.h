@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detector_test_model.h"
 #include "dfdetect/detect/model.h"
 #include "dfdetect/image/imageio.h"
-#include "dfdetect/util/sha256.h"
 #include "test.h"
 
 // Entries of a folder, "." and ".." aside (0 when it cannot be read).
@@ -43,29 +43,8 @@ static inline bool is_png_of(const char *path, int w, int h)
 // (NULL: $DFD_SOURCE_DIR/models/faceres.json's, the one scans use).
 static inline void explain_test_model(const char *path, int frames, const char *sha)
 {
-    dfd_detector_model m = { 0 };
-    dfd_head_opts o = dfd_head_opts_default();
-    o.seed = 31;
-    REQUIRE(dfd_head_create(&m.head, &o, NULL) == DFD_OK);
-    m.prep = dfd_detector_prep_default();
-    m.prep.frames = frames;
-    m.prep.sampling.kind = DFD_SAMPLING_UNIFORM;
-    m.temperature = 1.5f;
-    m.frame_temperature = 2.0f;
-    m.threshold = 0.5f;
-    if (sha) {
-        snprintf(m.backbone_sha256, sizeof m.backbone_sha256, "%s", sha);
-    } else {
-        uint8_t dig[DFD_SHA256_BYTES];
-        char p[1024];
-        snprintf(p, sizeof p, "%s/models/faceres.json", getenv("DFD_SOURCE_DIR"));
-        REQUIRE(dfd_sha256_file(dig, NULL, p, NULL) == DFD_OK);
-        dfd_sha256_hex(m.backbone_sha256, dig);
-    }
-    snprintf(m.name, sizeof m.name, "explain-test");
-    snprintf(m.version, sizeof m.version, "1");
-    REQUIRE(dfd_detector_model_save(path, &m, NULL, 0, NULL, NULL) == DFD_OK);
-    dfd_head_free(m.head);
+    const test_model_spec s = { 31, frames, 1.5f, 2.0f, "explain-test", "1", NULL, sha };
+    test_detector_model_save(path, &s);
 }
 
 #endif
