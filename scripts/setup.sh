@@ -18,7 +18,18 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 tools="gcc:gcc make:make cmake:cmake pkg-config:pkg-config ffmpeg:ffmpeg
 clang-format:clang-format npm:npm"
 libraries="libc6-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-libpng-dev libjpeg62-turbo-dev libcjson-dev ca-certificates"
+libpng-dev libjpeg62-turbo-dev libcjson-dev libdnnl-dev ca-certificates"
+
+# as_root CMD...: run a command as root (directly when we are root, else through sudo).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run: $* (run as root or install sudo)"
+    fi
+}
 
 apt_updated=0
 apt_update_once() {
