@@ -579,21 +579,15 @@ static int run_cache(int argc, char **argv)
     co.frames = frames;
     co.face.crop_size = size;
     co.models_dir = models;
-    static const char *const modes[3] = { "detect_or_whole", "detect", "whole" };
-    int mode = -1;
-    for (int i = 0; i < 3; i++) {
-        mode = strcmp(images, modes[i]) == 0 ? i : mode;
-    }
     if (dfd_sampling_parse(&co.sampling.kind, sampling) != DFD_OK) {
         cli_error("dataset cache: unknown sampling policy '%s' (use uniform or bursts)", sampling);
         return CLI_USAGE;
     }
-    if (mode < 0) {
+    if (!dfd_image_faces_parse(&co.image_faces, images)) {
         cli_error("dataset cache: --images must be detect_or_whole, detect or whole, not '%s'",
                   images);
         return CLI_USAGE;
     }
-    co.image_faces = (dfd_image_faces)mode;
     int threads = dfd_cpu_count() / jobs;
     co.face.n_threads = threads < 1 ? 1 : threads;
     co.face.detector.n_threads = co.face.n_threads;

@@ -29,6 +29,12 @@ static const char train_help[] =
     "  --out MODEL       the model file to write (required)\n"
     "  --arch A          gru (default), lstm or bilstm\n"
     "  --frames N        frames per video (32)\n"
+    "  --sampling P      which frames: bursts (runs of 8 consecutive frames from spread\n"
+    "                    keyframes, the default) or uniform (evenly in time)\n"
+    "  --margin X        face crop side / face size, 1 < X < 4 (1.3)\n"
+    "  --images MODE     how images become faces: detect_or_whole (the face stage, else the\n"
+    "                    whole image; default), detect, or whole (the images are face crops\n"
+    "                    already); recorded in MODEL, so scan treats images the same way\n"
     "  --epochs N        most epochs (30)\n"
     "  --batch N         sequences per update (32)\n"
     "  --lr X            AdamW learning rate (1e-3)\n"
@@ -149,13 +155,16 @@ static int run_train(int argc, char **argv)
     bool json = false, help = false;
     cli_strings data = { .n = 0 };
     const char *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL, *blr_s = NULL,
-               *aug_s = NULL;
+               *aug_s = NULL, *sampling_s = NULL, *images_s = NULL, *margin_s = NULL;
     dfd_head_train_opts o = dfd_head_train_opts_default();
     const cli_opt opts[] = {
         { "data", CLI_STRINGS, &data, 0, 0 },
         { "out", CLI_STRING, &out, 0, 0 },
         { "arch", CLI_STRING, &o.arch, 0, 0 },
         { "frames", CLI_INT, &o.frames, 1, 1024 },
+        { "sampling", CLI_STRING, &sampling_s, 0, 0 },
+        { "images", CLI_STRING, &images_s, 0, 0 },
+        { "margin", CLI_STRING, &margin_s, 0, 0 },
         { "epochs", CLI_INT, &o.epochs, 1, 100000 },
         { "batch", CLI_INT, &o.batch, 1, 4096 },
         { "lr", CLI_STRING, &lr_s, 0, 0 },
@@ -198,6 +207,21 @@ static int run_train(int argc, char **argv)
             return CLI_USAGE;
         }
         o.backbone_lr = (float)v;
+    }
+    if (sampling_s && dfd_sampling_parse(&o.sampling, sampling_s) != DFD_OK) {
+        cli_error("train: --sampling wants bursts or uniform, not '%s'", sampling_s);
+        return CLI_USAGE;
+    }
+    if (margin_s) {
+        if (!parse_num(margin_s, 1, 4, &v)) {
+            cli_error("train: --margin wants a number in (1, 4), not '%s'", margin_s);
+            return CLI_USAGE;
+        }
+        o.margin = (float)v;
+    }
+    if (images_s && !dfd_image_faces_parse(&o.images, images_s)) {
+        cli_error("train: --images wants detect_or_whole, detect or whole, not '%s'", images_s);
+        return CLI_USAGE;
     }
     if (aug_s && strcmp(aug_s, "on") && strcmp(aug_s, "off")) {
         cli_error("train: --augment wants on or off, not '%s'", aug_s);

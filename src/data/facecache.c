@@ -83,13 +83,6 @@ void dfd_face_cache_dir_default(char *out, size_t n)
     snprintf(out, n, ".dfdetect-cache/faces");
 }
 
-static const char *image_faces_name(dfd_image_faces f)
-{
-    return f == DFD_IMAGE_FACES_WHOLE    ? "whole"
-           : f == DFD_IMAGE_FACES_DETECT ? "detect"
-                                         : "detect_or_whole";
-}
-
 // ---- keys ----
 
 // "<sha of the json>,<sha of the weights>" of one model role (the weights are the .bin file of
@@ -150,7 +143,7 @@ static dfd_status settings(dfd_face_cache *c, dfd_error *err)
              c->o.sampling.kind == DFD_SAMPLING_BURSTS ? c->o.sampling.burst_len : 0,
              (double)f->min_track_frac, f->min_track_frames);
     snprintf(image, sizeof image, "%skind=image\nimages=%s\nmin_track_frames=1\n", common,
-             image_faces_name(c->o.image_faces));
+             dfd_image_faces_name(c->o.image_faces));
     c->settings_video = dfd_strdup(video);
     c->settings_image = dfd_strdup(image);
     if (!c->settings_video || !c->settings_image) {

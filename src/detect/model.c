@@ -15,9 +15,11 @@
 
 dfd_detector_prep dfd_detector_prep_default(void)
 {
-    dfd_detector_prep p = {
-        .crop_size = 224, .margin = 1.3f, .frames = 32, .sampling = { DFD_SAMPLING_BURSTS, 8 }
-    };
+    dfd_detector_prep p = { .crop_size = 224,
+                            .margin = 1.3f,
+                            .frames = 32,
+                            .sampling = { DFD_SAMPLING_BURSTS, 8 },
+                            .images = DFD_IMAGE_FACES_DETECT_OR_WHOLE };
     return p;
 }
 
@@ -84,6 +86,7 @@ static char *prep_json(const dfd_detector_prep *p)
     cJSON_AddNumberToObject(a, "frames", p->frames);
     cJSON_AddStringToObject(a, "sampling", dfd_sampling_name(p->sampling.kind));
     cJSON_AddNumberToObject(a, "burst_len", p->sampling.burst_len);
+    cJSON_AddStringToObject(a, "images", dfd_image_faces_name(p->images));
     char *s = cJSON_PrintUnformatted(a);
     cJSON_Delete(a);
     return s;
@@ -166,7 +169,7 @@ static bool parse_settings(dfd_detector_model *m, dfd_head_opts *ho, const cJSON
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(a, "head");
     const char *type = get_str(a, "type"), *sha = get_str(a, "backbone_sha256");
     const char *arch = get_str(h, "arch"), *input = get_str(p, "input");
-    const char *sampling = get_str(p, "sampling");
+    const char *sampling = get_str(p, "sampling"), *images = get_str(p, "images");
     double in, fh, hid, lay, drop, crop, margin, frames, burst, t, tf, thr;
     *ho = dfd_head_opts_default();
     if (!type || strcmp(type, TYPE_NAME) != 0) {
@@ -196,7 +199,7 @@ static bool parse_settings(dfd_detector_model *m, dfd_head_opts *ho, const cJSON
         !(margin >= 1 && margin <= 4) || !get_num(&frames, p, "frames") ||
         !int_in(frames, 1, 1024) || !sampling ||
         dfd_sampling_parse(&m->prep.sampling.kind, sampling) || !get_num(&burst, p, "burst_len") ||
-        !int_in(burst, 1, 1024)) {
+        !int_in(burst, 1, 1024) || (images && !dfd_image_faces_parse(&m->prep.images, images))) {
         *what = "preprocessing";
         return false;
     }

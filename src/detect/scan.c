@@ -305,6 +305,14 @@ static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, d
         return st;
     }
     out->n_frames = set.n;
+    const dfd_image_faces mode = s->model->prep.images;
+    if (image && set.n == 1 && mode == DFD_IMAGE_FACES_WHOLE) {
+        // The model was trained on face crops taken whole: so is this image.
+        snprintf(out->reason, sizeof out->reason, "the model takes images whole");
+        st = score_whole(out, s, &set.frames[0].image, path, err);
+        dfd_frame_set_free(&set);
+        return st;
+    }
     dfd_face_result r = { 0 };
     st = dfd_faces_extract(&r, e, &set, err);
     if (st) {
@@ -318,7 +326,8 @@ static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, d
     if (r.outcome != DFD_FACES_FOUND || r.n_ids == 0) {
         out->verdict = DFD_SCAN_NO_FACE;
         dfd_face_result_free(&r);
-        st = image && set.n == 1 ? score_whole(out, s, &set.frames[0].image, path, err) : DFD_OK;
+        const bool whole = image && set.n == 1 && mode == DFD_IMAGE_FACES_DETECT_OR_WHOLE;
+        st = whole ? score_whole(out, s, &set.frames[0].image, path, err) : DFD_OK;
         dfd_frame_set_free(&set);
         return st;
     }

@@ -44,6 +44,24 @@ dfd_face_opts dfd_face_opts_default(void)
     return o;
 }
 
+static const char *const IMAGE_FACES_NAMES[3] = { "detect_or_whole", "detect", "whole" };
+
+const char *dfd_image_faces_name(dfd_image_faces m)
+{
+    return (unsigned)m < 3 ? IMAGE_FACES_NAMES[m] : "?";
+}
+
+bool dfd_image_faces_parse(dfd_image_faces *out, const char *s)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, IMAGE_FACES_NAMES[i]) == 0) {
+            *out = (dfd_image_faces)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 const char *dfd_face_outcome_name(dfd_face_outcome o)
 {
     switch (o) {

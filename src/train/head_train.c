@@ -31,6 +31,9 @@ dfd_head_train_opts dfd_head_train_opts_default(void)
     memset(&o, 0, sizeof o);
     o.arch = "gru";
     o.frames = 32;
+    o.sampling = DFD_SAMPLING_BURSTS;
+    o.margin = 1.3f;
+    o.images = DFD_IMAGE_FACES_DETECT_OR_WHOLE;
     o.epochs = 30;
     o.batch = 32;
     o.lr = 1e-3f;
@@ -83,6 +86,7 @@ static dfd_status cache_fill(dfd_face_cache **cache, dfd_status *sts, const dfd_
     fo.face.margin = prep->margin;
     fo.sampling = prep->sampling;
     fo.frames = prep->frames;
+    fo.image_faces = prep->images;
     fo.models_dir = models_dir;
     char cache_dir[4096];
     if (o->cache_dir) {
@@ -645,6 +649,12 @@ static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
                              "train: options out of range (frames 1..1024, epochs, batch and "
                              "patience >= 1, lr > 0, 0 < val split < 1)");
     }
+    if (!(o->margin >= 1 && o->margin <= 4) || (unsigned)o->images > DFD_IMAGE_FACES_WHOLE ||
+        (o->sampling != DFD_SAMPLING_UNIFORM && o->sampling != DFD_SAMPLING_BURSTS)) {
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "train: preprocessing out of range (margin 1..4, a known image mode "
+                             "and sampling policy)");
+    }
     if (o->backbone_epochs < 0 || (o->backbone_epochs > 0 && !(o->backbone_lr > 0))) {
         return dfd_error_set(err, DFD_ERR_INVALID,
                              "train: backbone epochs must be >= 0 and backbone lr > 0");
@@ -813,6 +823,9 @@ dfd_status dfd_head_train(dfd_head_train_result *res, const dfd_dataset *ds, con
              opts->curve_png ? "" : ".curves.png");
     dfd_detector_prep prep = dfd_detector_prep_default();
     prep.frames = opts->frames;
+    prep.sampling.kind = opts->sampling;
+    prep.margin = opts->margin;
+    prep.images = opts->images;
     trainer t;
     memset(&t, 0, sizeof t);
     t.ds = ds;

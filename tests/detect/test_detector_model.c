@@ -48,6 +48,7 @@ static dfd_detector_model *make_model(void)
     m->prep = dfd_detector_prep_default();
     m->prep.frames = 16;
     m->prep.sampling.kind = DFD_SAMPLING_UNIFORM;
+    m->prep.images = DFD_IMAGE_FACES_WHOLE;
     m->temperature = 1.7f;
     m->frame_temperature = 2.25f;
     m->threshold = 0.4f;
@@ -91,6 +92,7 @@ static void test_round_trip(void)
     CHECK(strcmp(dfd_head_arch_name(dfd_head_opts_of(l->head)), "bilstm") == 0);
     CHECK_EQ_INT(l->prep.frames, 16);
     CHECK_EQ_INT(l->prep.sampling.kind, DFD_SAMPLING_UNIFORM);
+    CHECK_EQ_INT(l->prep.images, DFD_IMAGE_FACES_WHOLE);
     CHECK_NEAR(l->temperature, 1.7, 1e-6);
     CHECK_NEAR(l->frame_temperature, 2.25, 1e-6);
     CHECK_NEAR(l->threshold, 0.4, 1e-6);

@@ -290,6 +290,23 @@ static void test_image_taken_whole(void)
     CHECK_OK(dfd_head_forward(e.model->head, &fl, &seq, feats, &len, 1, 1, 0, &err));
     CHECK_NEAR(r.probability, sig(seq / 1.7f), 1e-5);
     dfd_backbone_free(b);
+    dfd_scan_result_free(&r);
+    // A model trained with images "detect" does not fall back: the ramp has no face.
+    e.model->prep.images = DFD_IMAGE_FACES_DETECT;
+    CHECK_OK(dfd_scan_file(&r, s, png, &err));
+    CHECK(r.verdict == DFD_SCAN_NO_FACE && !r.whole_image && r.n_ids == 0);
+    dfd_scan_result_free(&r);
+    // One trained with images "whole" takes even a detectable face whole: the astronaut's
+    // centre square, never the face stage's crop.
+    char astro[1024];
+    snprintf(astro, sizeof astro, "%s/assets/astronaut.png", getenv("DFD_SOURCE_DIR"));
+    e.model->prep.images = DFD_IMAGE_FACES_WHOLE;
+    CHECK_OK(dfd_scan_file(&r, s, astro, &err));
+    CHECK(r.whole_image && r.n_ids == 1 && r.ids[0].n == 1);
+    CHECK(strstr(r.reason, "whole") != NULL);
+    CHECK_NEAR(r.ids[0].faces[0].box[0], 0, 0);
+    CHECK_NEAR(r.ids[0].faces[0].box[2], 512, 0); // the portrait is 512 x 512
+    e.model->prep.images = DFD_IMAGE_FACES_DETECT_OR_WHOLE;
     dfd_image_free(&square);
     dfd_image_free(&img);
     dfd_scan_result_free(&r);

@@ -46,13 +46,6 @@
 // every entry gets a new key.
 #define DFD_FACE_CACHE_VERSION 1
 
-// How images (jpg, png) are turned into faces.
-typedef enum dfd_image_faces {
-    DFD_IMAGE_FACES_DETECT_OR_WHOLE = 0, // the face stage; if it finds none, the whole image
-    DFD_IMAGE_FACES_DETECT,              // the face stage only (no face: NO_FACE)
-    DFD_IMAGE_FACES_WHOLE                // always the whole image (data already cropped)
-} dfd_image_faces;
-
 typedef struct dfd_face_cache_opts {
     dfd_face_opts face;          // the face stage's settings (crop size, margin, thresholds)
     dfd_sampling sampling;       // which frames (default uniform; bursts of 8)

@@ -7,7 +7,7 @@
 //                     "head": {"arch": "gru", "input_dim": 1024, "frame_hidden": 256,
 //                              "hidden": 64, "layers": 1, "dropout": 0.3}}
 //   "preprocessing"  {"input": "bgr-caffe", "crop_size": 224, "margin": 1.3, "frames": 32,
-//                     "sampling": "bursts", "burst_len": 8}
+//                     "sampling": "bursts", "burst_len": 8, "images": "detect_or_whole"}
 //   "calibration"    {"temperature": T, "frame_temperature": Tf, "threshold": 0.5}
 //   "training"       whatever the trainer records (data, seed, epochs, metrics)
 //   "name", "version" the model's name and version, shown by `scan --json`
@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "dfdetect/detect/head.h"
+#include "dfdetect/face/faces.h"
 #include "dfdetect/model/safetensors.h"
 #include "dfdetect/nn/param.h"
 #include "dfdetect/util/status.h"
@@ -30,6 +31,7 @@ typedef struct dfd_detector_prep {
     float margin;  // crop side / face size (1.3)
     int frames;    // frames sampled per video (32)
     dfd_sampling sampling;
+    dfd_image_faces images; // how images become faces (absent from older files: detect_or_whole)
 } dfd_detector_prep;
 
 typedef struct dfd_detector_model {

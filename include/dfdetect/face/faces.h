@@ -50,6 +50,19 @@ typedef struct dfd_face_opts {
 
 dfd_face_opts dfd_face_opts_default(void);
 
+// How images (jpg, png) are turned into faces: the same choice for training (the face cache) and
+// scanning (a detector model records the one it was trained with).
+typedef enum dfd_image_faces {
+    DFD_IMAGE_FACES_DETECT_OR_WHOLE = 0, // the face stage; if it finds none, the whole image
+    DFD_IMAGE_FACES_DETECT,              // the face stage only (no face: NO_FACE)
+    DFD_IMAGE_FACES_WHOLE                // always the whole image (data already cropped)
+} dfd_image_faces;
+
+// "detect_or_whole", "detect", "whole"; static string.
+const char *dfd_image_faces_name(dfd_image_faces m);
+// Parse one of those names; false when s is none of them.
+bool dfd_image_faces_parse(dfd_image_faces *out, const char *s);
+
 // The two networks, loaded once and shared read-only by every engine on every thread.
 typedef struct dfd_face_models dfd_face_models;
 

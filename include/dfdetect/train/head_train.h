@@ -18,18 +18,24 @@
 #include <stdint.h>
 
 #include "dfdetect/data/dataset.h"
+#include "dfdetect/face/faces.h"
 #include "dfdetect/train/backbone_train.h"
 #include "dfdetect/util/status.h"
+#include "dfdetect/video/video.h"
 
 typedef struct dfd_head_train_opts {
-    const char *arch;      // "gru" (default), "lstm", "bilstm", "bigru"
-    int frames;            // frames per video (32)
-    int epochs;            // most epochs (30)
-    int batch;             // sequences per update (32)
-    float lr;              // AdamW learning rate (1e-3)
-    double val_split;      // validation share, 0 < v < 1 (0.2)
-    int cv_folds, cv_fold; // cv_folds > 0: hold out fold cv_fold of a grouped k-fold
-                           // (data/split.h dfd_split_holdout); 0: no held-out part (default)
+    const char *arch;           // "gru" (default), "lstm", "bilstm", "bigru"
+    int frames;                 // frames per video (32)
+    dfd_sampling_kind sampling; // which frames of a video (bursts)
+    float margin;               // face crop side / face size (1.3)
+    dfd_image_faces images;     // how images become faces (detect_or_whole); both recorded in
+                                // the model, so scanning prepares files the same way
+    int epochs;                 // most epochs (30)
+    int batch;                  // sequences per update (32)
+    float lr;                   // AdamW learning rate (1e-3)
+    double val_split;           // validation share, 0 < v < 1 (0.2)
+    int cv_folds, cv_fold;      // cv_folds > 0: hold out fold cv_fold of a grouped k-fold
+                                // (data/split.h dfd_split_holdout); 0: no held-out part (default)
     const char *const *data_paths; // the dataset paths as given, recorded in the model (may
     size_t n_data_paths;           // be NULL / 0)
     int patience;                  // epochs without a better validation loss before stopping (5)
