@@ -38,6 +38,8 @@ static const char train_help[] =
     "  --epochs N        most epochs (30)\n"
     "  --batch N         sequences per update (32)\n"
     "  --lr X            AdamW learning rate (1e-3)\n"
+    "  --weight-decay X  AdamW decoupled weight decay (1e-2)\n"
+    "  --dropout X       the head's dropout, 0 <= X < 1 (0.3)\n"
     "  --val-split X     validation share, 0 < X < 1 (0.2)\n"
     "  --patience N      early-stopping patience in epochs (5)\n"
     "  --seed N          seed of the split, weights and shuffling (1)\n"
@@ -155,7 +157,8 @@ static int run_train(int argc, char **argv)
     bool json = false, help = false;
     cli_strings data = { .n = 0 };
     const char *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL, *blr_s = NULL,
-               *aug_s = NULL, *sampling_s = NULL, *images_s = NULL, *margin_s = NULL;
+               *aug_s = NULL, *sampling_s = NULL, *images_s = NULL, *margin_s = NULL, *wd_s = NULL,
+               *drop_s = NULL;
     dfd_head_train_opts o = dfd_head_train_opts_default();
     const cli_opt opts[] = {
         { "data", CLI_STRINGS, &data, 0, 0 },
@@ -168,6 +171,8 @@ static int run_train(int argc, char **argv)
         { "epochs", CLI_INT, &o.epochs, 1, 100000 },
         { "batch", CLI_INT, &o.batch, 1, 4096 },
         { "lr", CLI_STRING, &lr_s, 0, 0 },
+        { "weight-decay", CLI_STRING, &wd_s, 0, 0 },
+        { "dropout", CLI_STRING, &drop_s, 0, 0 },
         { "val-split", CLI_STRING, &val_s, 0, 0 },
         { "patience", CLI_INT, &o.patience, 1, 100000 },
         { "seed", CLI_STRING, &seed_s, 0, 0 },
@@ -211,6 +216,20 @@ static int run_train(int argc, char **argv)
     if (sampling_s && dfd_sampling_parse(&o.sampling, sampling_s) != DFD_OK) {
         cli_error("train: --sampling wants bursts or uniform, not '%s'", sampling_s);
         return CLI_USAGE;
+    }
+    if (wd_s) {
+        if (!parse_num(wd_s, -1e-30, 1e6, &v)) {
+            cli_error("train: --weight-decay wants a number >= 0, not '%s'", wd_s);
+            return CLI_USAGE;
+        }
+        o.weight_decay = (float)v;
+    }
+    if (drop_s) {
+        if (!parse_num(drop_s, -1e-30, 1, &v)) {
+            cli_error("train: --dropout wants a number in [0, 1), not '%s'", drop_s);
+            return CLI_USAGE;
+        }
+        o.dropout = (float)v;
     }
     if (margin_s) {
         if (!parse_num(margin_s, 1, 4, &v)) {

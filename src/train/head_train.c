@@ -37,6 +37,8 @@ dfd_head_train_opts dfd_head_train_opts_default(void)
     o.epochs = 30;
     o.batch = 32;
     o.lr = 1e-3f;
+    o.weight_decay = 1e-2f;
+    o.dropout = 0.3f;
     o.val_split = 0.2;
     o.patience = 5;
     o.seed = 1;
@@ -528,6 +530,7 @@ static dfd_status setup(trainer *t, dfd_error *err)
     dfd_head_opts ho = dfd_head_opts_default();
     ho.seed = o->seed;
     ho.n_threads = o->n_threads;
+    ho.dropout = o->dropout;
     dfd_status st = dfd_head_arch_parse(&ho, o->arch ? o->arch : "gru");
     if (st) {
         return dfd_error_set(err, st, "train: unknown --arch '%s' (gru, lstm, bilstm)", o->arch);
@@ -540,6 +543,7 @@ static dfd_status setup(trainer *t, dfd_error *err)
     t->params = dfd_head_params(t->head, &t->n_params);
     dfd_optim_opts oo = dfd_optim_opts_default(DFD_OPTIM_ADAMW);
     oo.lr = o->lr;
+    oo.weight_decay = o->weight_decay;
     oo.clip_norm = 5.f;
     st = dfd_optim_create(&t->opt, t->params, t->n_params, &oo, err);
     if (st) {
@@ -644,10 +648,12 @@ static dfd_status stage1(trainer *t, dfd_head_train_result *r, const dfd_detecto
 static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
 {
     if (o->frames < 1 || o->frames > 1024 || o->epochs < 1 || o->batch < 1 || o->patience < 1 ||
-        !(o->lr > 0) || !(o->val_split > 0 && o->val_split < 1)) {
+        !(o->lr > 0) || !(o->val_split > 0 && o->val_split < 1) || !(o->weight_decay >= 0) ||
+        !(o->dropout >= 0 && o->dropout < 1)) {
         return dfd_error_set(err, DFD_ERR_INVALID,
                              "train: options out of range (frames 1..1024, epochs, batch and "
-                             "patience >= 1, lr > 0, 0 < val split < 1)");
+                             "patience >= 1, lr > 0, 0 < val split < 1, weight decay >= 0, "
+                             "0 <= dropout < 1)");
     }
     if (!(o->margin >= 1 && o->margin <= 4) || (unsigned)o->images > DFD_IMAGE_FACES_WHOLE ||
         (o->sampling != DFD_SAMPLING_UNIFORM && o->sampling != DFD_SAMPLING_BURSTS)) {
@@ -703,6 +709,7 @@ static char *training_json(const trainer *t, const dfd_head_train_result *r)
     cJSON_AddNumberToObject(j, "best_epoch", r->best_epoch);
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "lr", (double)o->lr);
+    cJSON_AddNumberToObject(j, "weight_decay", (double)o->weight_decay);
     cJSON_AddNumberToObject(j, "val_split", o->val_split);
     cJSON_AddNumberToObject(j, "patience", o->patience);
     cJSON_AddNumberToObject(j, "n_train", (double)r->n_train);

@@ -33,6 +33,8 @@ typedef struct dfd_head_train_opts {
     int epochs;                 // most epochs (30)
     int batch;                  // sequences per update (32)
     float lr;                   // AdamW learning rate (1e-3)
+    float weight_decay;         // AdamW decoupled weight decay (1e-2)
+    float dropout;              // the head's dropout, 0 <= d < 1 (0.3)
     double val_split;           // validation share, 0 < v < 1 (0.2)
     int cv_folds, cv_fold;      // cv_folds > 0: hold out fold cv_fold of a grouped k-fold
                                 // (data/split.h dfd_split_holdout); 0: no held-out part (default)
