@@ -40,6 +40,9 @@ static const char train_help[] =
     "  --lr X            AdamW learning rate (1e-3)\n"
     "  --weight-decay X  AdamW decoupled weight decay (1e-2)\n"
     "  --dropout X       the head's dropout, 0 <= X < 1 (0.3)\n"
+    "  --balance X       with several --data: repeat the items of the smaller datasets in each\n"
+    "                    epoch, (largest / own size) ^ X times (0: none, the default; 1: every\n"
+    "                    dataset weighs the same)\n"
     "  --val-split X     validation share, 0 < X < 1 (0.2)\n"
     "  --patience N      early-stopping patience in epochs (5)\n"
     "  --seed N          seed of the split, weights and shuffling (1)\n"
@@ -158,7 +161,7 @@ static int run_train(int argc, char **argv)
     cli_strings data = { .n = 0 };
     const char *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL, *blr_s = NULL,
                *aug_s = NULL, *sampling_s = NULL, *images_s = NULL, *margin_s = NULL, *wd_s = NULL,
-               *drop_s = NULL;
+               *drop_s = NULL, *bal_s = NULL;
     dfd_head_train_opts o = dfd_head_train_opts_default();
     const cli_opt opts[] = {
         { "data", CLI_STRINGS, &data, 0, 0 },
@@ -173,6 +176,7 @@ static int run_train(int argc, char **argv)
         { "lr", CLI_STRING, &lr_s, 0, 0 },
         { "weight-decay", CLI_STRING, &wd_s, 0, 0 },
         { "dropout", CLI_STRING, &drop_s, 0, 0 },
+        { "balance", CLI_STRING, &bal_s, 0, 0 },
         { "val-split", CLI_STRING, &val_s, 0, 0 },
         { "patience", CLI_INT, &o.patience, 1, 100000 },
         { "seed", CLI_STRING, &seed_s, 0, 0 },
@@ -230,6 +234,13 @@ static int run_train(int argc, char **argv)
             return CLI_USAGE;
         }
         o.dropout = (float)v;
+    }
+    if (bal_s) {
+        if (!parse_num(bal_s, -1e-30, 4.000001, &v)) {
+            cli_error("train: --balance wants a number from 0 to 4, not '%s'", bal_s);
+            return CLI_USAGE;
+        }
+        o.balance = (float)v;
     }
     if (margin_s) {
         if (!parse_num(margin_s, 1, 4, &v)) {

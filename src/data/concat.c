@@ -34,10 +34,11 @@ dfd_status dfd_dataset_concat(dfd_dataset *out, const dfd_dataset *parts, size_t
     data_strmap paths;
     memset(&paths, 0, sizeof paths);
     bool ok = store && items;
-    size_t k = 0, group_base = 0;
+    size_t k = 0, group_base = 0, part_base = 0;
     dfd_status st = DFD_OK;
     for (size_t p = 0; ok && !st && p < n_parts; p++) {
         const dfd_dataset *d = &parts[p];
+        size_t d_parts = 1; // a part may itself be a concatenation
         for (size_t i = 0; ok && !st && i < d->n; i++, k++) {
             const dfd_dataset_item *s = &d->items[i];
             dfd_dataset_item *t = &items[k];
@@ -49,6 +50,8 @@ dfd_status dfd_dataset_concat(dfd_dataset *out, const dfd_dataset *parts, size_t
             t->split = dup_or_null(&store->pool, s->split, &ok);
             t->group = dup_or_null(&store->pool, s->group, &ok);
             t->i_group = s->i_group + group_base;
+            t->part = s->part + part_base;
+            d_parts = s->part + 1 > d_parts ? s->part + 1 : d_parts;
             t->i_original = s->i_original == DFD_NO_ITEM ? DFD_NO_ITEM : s->i_original + k - i;
             bool found = false;
             if (ok && !data_strmap_put(&paths, t->path, k, NULL, &found)) {
@@ -61,6 +64,7 @@ dfd_status dfd_dataset_concat(dfd_dataset *out, const dfd_dataset *parts, size_t
             }
         }
         group_base += d->n_groups;
+        part_base += d_parts;
     }
     data_strmap_free(&paths);
     if (!ok && !st) {

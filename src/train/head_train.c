@@ -39,6 +39,7 @@ dfd_head_train_opts dfd_head_train_opts_default(void)
     o.lr = 1e-3f;
     o.weight_decay = 1e-2f;
     o.dropout = 0.3f;
+    o.balance = 0.f;
     o.val_split = 0.2;
     o.patience = 5;
     o.seed = 1;
@@ -446,6 +447,7 @@ typedef struct trainer {
     embeds e;
     size_t *tr, *va; // item indices of each side
     size_t n_tr, n_va;
+    size_t *ep, n_ep; // one epoch's training items: tr with smaller datasets' items repeated
     dfd_head *head;
     dfd_optim *opt;
     dfd_param *const *params;
@@ -463,6 +465,7 @@ static void trainer_free(trainer *t)
     dfd_free(t->e.len);
     dfd_free(t->tr);
     dfd_free(t->va);
+    dfd_free(t->ep);
     if (t->best) {
         for (size_t i = 0; i < t->n_params; i++) {
             dfd_free(t->best[i]);
@@ -524,6 +527,37 @@ static dfd_status split_items(trainer *t, dfd_head_train_result *r, dfd_error *e
     return DFD_OK;
 }
 
+// One epoch's training items (opts.balance): every item of the training side, those of the
+// smaller datasets repeated.
+static dfd_status epoch_items(trainer *t, dfd_error *err)
+{
+    size_t n_parts = 1;
+    for (size_t k = 0; k < t->n_tr; k++) {
+        size_t p = t->ds->items[t->tr[k]].part;
+        n_parts = p + 1 > n_parts ? p + 1 : n_parts;
+    }
+    size_t *count = dfd_calloc(n_parts, sizeof *count), *reps = dfd_calloc(n_parts, sizeof *reps);
+    size_t n_max = 0, n_ep = 0;
+    for (size_t k = 0; count && k < t->n_tr; k++) {
+        size_t c = ++count[t->ds->items[t->tr[k]].part];
+        n_max = c > n_max ? c : n_max;
+    }
+    for (size_t p = 0; count && reps && p < n_parts; p++) {
+        double r = count[p] ? pow((double)n_max / (double)count[p], (double)t->o->balance) : 1;
+        reps[p] = r < 1.5 ? 1 : (size_t)lround(r);
+        n_ep += reps[p] * count[p];
+    }
+    t->ep = count && reps ? dfd_malloc(n_ep * sizeof *t->ep) : NULL;
+    for (size_t k = 0; t->ep && k < t->n_tr; k++) {
+        for (size_t j = 0; j < reps[t->ds->items[t->tr[k]].part]; j++) {
+            t->ep[t->n_ep++] = t->tr[k];
+        }
+    }
+    dfd_free(count);
+    dfd_free(reps);
+    return t->ep ? DFD_OK : dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+}
+
 static dfd_status setup(trainer *t, dfd_error *err)
 {
     const dfd_head_train_opts *o = t->o;
@@ -540,6 +574,10 @@ static dfd_status setup(trainer *t, dfd_error *err)
         return st;
     }
     fit_norm(t->head, &t->e, t->tr, t->n_tr);
+    st = epoch_items(t, err);
+    if (st) {
+        return st;
+    }
     t->params = dfd_head_params(t->head, &t->n_params);
     dfd_optim_opts oo = dfd_optim_opts_default(DFD_OPTIM_ADAMW);
     oo.lr = o->lr;
@@ -568,12 +606,12 @@ static dfd_status setup(trainer *t, dfd_error *err)
 static dfd_status train_epoch(trainer *t, double *loss, uint64_t *rng, int epoch, dfd_error *err)
 {
     size_t bs = (size_t)t->o->batch;
-    shuffle(t->tr, t->n_tr, rng);
+    shuffle(t->ep, t->n_ep, rng);
     dfd_head_set_training(t->head, true);
     double sum = 0;
-    for (size_t s = 0; s < t->n_tr; s += bs) {
-        size_t m = t->n_tr - s < bs ? t->n_tr - s : bs;
-        batch_fill(&t->b, &t->e, t->ds, t->tr + s, m);
+    for (size_t s = 0; s < t->n_ep; s += bs) {
+        size_t m = t->n_ep - s < bs ? t->n_ep - s : bs;
+        batch_fill(&t->b, &t->e, t->ds, t->ep + s, m);
         uint64_t fseed = t->o->seed * 1000003u + (uint64_t)epoch * 7919u + s;
         dfd_status st = dfd_head_forward(t->head, t->b.frame, t->b.seq, t->b.x, t->b.len, (int)m,
                                          t->e.t, fseed, err);
@@ -588,7 +626,7 @@ static dfd_status train_epoch(trainer *t, double *loss, uint64_t *rng, int epoch
         }
         dfd_optim_step(t->opt, NULL);
     }
-    *loss = sum / (double)t->n_tr;
+    *loss = sum / (double)t->n_ep;
     return DFD_OK;
 }
 
@@ -649,11 +687,11 @@ static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
 {
     if (o->frames < 1 || o->frames > 1024 || o->epochs < 1 || o->batch < 1 || o->patience < 1 ||
         !(o->lr > 0) || !(o->val_split > 0 && o->val_split < 1) || !(o->weight_decay >= 0) ||
-        !(o->dropout >= 0 && o->dropout < 1)) {
+        !(o->dropout >= 0 && o->dropout < 1) || !(o->balance >= 0 && o->balance <= 4)) {
         return dfd_error_set(err, DFD_ERR_INVALID,
                              "train: options out of range (frames 1..1024, epochs, batch and "
                              "patience >= 1, lr > 0, 0 < val split < 1, weight decay >= 0, "
-                             "0 <= dropout < 1)");
+                             "0 <= dropout < 1, 0 <= balance <= 4)");
     }
     if (!(o->margin >= 1 && o->margin <= 4) || (unsigned)o->images > DFD_IMAGE_FACES_WHOLE ||
         (o->sampling != DFD_SAMPLING_UNIFORM && o->sampling != DFD_SAMPLING_BURSTS)) {
@@ -710,6 +748,8 @@ static char *training_json(const trainer *t, const dfd_head_train_result *r)
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "lr", (double)o->lr);
     cJSON_AddNumberToObject(j, "weight_decay", (double)o->weight_decay);
+    cJSON_AddNumberToObject(j, "dropout", (double)o->dropout);
+    cJSON_AddNumberToObject(j, "balance", (double)o->balance);
     cJSON_AddNumberToObject(j, "val_split", o->val_split);
     cJSON_AddNumberToObject(j, "patience", o->patience);
     cJSON_AddNumberToObject(j, "n_train", (double)r->n_train);
@@ -849,6 +889,7 @@ dfd_status dfd_head_train(dfd_head_train_result *res, const dfd_dataset *ds, con
     }
     if (!st) {
         st = setup(&t, err);
+        res->n_epoch = t.n_ep;
     }
     if (!st) {
         st = run_epochs(&t, res, err);

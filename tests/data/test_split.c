@@ -271,6 +271,7 @@ static void test_concat(void)
         CHECK(strcmp(a->path, p->path) == 0 && a->path != p->path);
         CHECK_EQ_INT(a->label, p->label);
         CHECK_EQ_INT(a->i_group, p->i_group + (i / 180) * 60);
+        CHECK_EQ_INT(a->part, i / 180);
         if (p->i_original == DFD_NO_ITEM) {
             CHECK(a->i_original == DFD_NO_ITEM);
         } else {

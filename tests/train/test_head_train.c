@@ -277,6 +277,29 @@ static void test_train_and_scan(void)
     CHECK(dfd_head_train(&r2, &ds, out2, &o4, &err) == DFD_ERR_INVALID);
     dfd_head_train_result_free(&r2);
 
+    // Balance: items of the smaller dataset (here: marked as part 1) are repeated in each epoch,
+    // (n_max / n_p) ^ balance times; without it every training item is seen once.
+    CHECK(r.n_epoch == r.n_train);
+    int side[2 * N_PER_LABEL];
+    REQUIRE(dfd_split_holdout(side, &ds, o.val_split, 0, 0, o.seed, &err) == DFD_OK);
+    size_t n_part[2] = { 0, 0 };
+    for (size_t i = 0; i < ds.n; i++) {
+        ds.items[i].part = i % 4 == 0; // a quarter of the items
+        n_part[ds.items[i].part] += side[i] == 0;
+    }
+    REQUIRE(n_part[1] > 0 && n_part[0] > n_part[1]);
+    dfd_head_train_opts o5 = opts_for("cache");
+    o5.epochs = 1;
+    o5.balance = 1;
+    REQUIRE(dfd_head_train(&r2, &ds, out2, &o5, &err) == DFD_OK);
+    size_t reps = (size_t)lround((double)n_part[0] / (double)n_part[1]);
+    CHECK(r2.n_train == n_part[0] + n_part[1]);
+    CHECK_EQ_INT(r2.n_epoch, n_part[0] + (reps < 2 ? 1 : reps) * n_part[1]);
+    dfd_head_train_result_free(&r2);
+    for (size_t i = 0; i < ds.n; i++) {
+        ds.items[i].part = 0;
+    }
+
     // Bad options are refused.
     o2.epochs = 0;
     CHECK(dfd_head_train(&r2, &ds, out2, &o2, &err) == DFD_ERR_INVALID);

@@ -87,6 +87,7 @@ typedef struct dfd_dataset_item {
     size_t i_group;       // index of the group, 0 .. n_groups - 1
     size_t i_original;    // index of the item `original` names, DFD_NO_ITEM when not here
     size_t line;          // line of the CSV row or metadata.json entry; 0 for folders
+    size_t part;          // which dataset of a dfd_dataset_concat it came from (0 otherwise)
 } dfd_dataset_item;
 
 typedef struct dfd_dataset {

@@ -40,8 +40,12 @@ typedef struct dfd_head_train_opts {
                                 // (data/split.h dfd_split_holdout); 0: no held-out part (default)
     const char *const *data_paths; // the dataset paths as given, recorded in the model (may
     size_t n_data_paths;           // be NULL / 0)
-    int patience;                  // epochs without a better validation loss before stopping (5)
-    uint64_t seed;                 // split, initial weights, shuffling and dropout (1)
+    // Several datasets (--data twice: dfd_dataset_item.part): each training item of dataset p is
+    // seen r_p = round((n_max / n_p) ^ balance) times per epoch, n_p being p's training items and
+    // n_max the largest's. 0: every item once (default); 1: every dataset weighs the same.
+    float balance;
+    int patience;  // epochs without a better validation loss before stopping (5)
+    uint64_t seed; // split, initial weights, shuffling and dropout (1)
     // Stage 1 (train/backbone_train.h), before the head: fine-tune faceres on the training
     // split's crops (the same split), then embed with the tuned backbone and save it in the
     // model (backbone_tuned true). backbone_epochs 0: frozen pretrained backbone, no stage 1.
@@ -70,6 +74,7 @@ typedef struct dfd_head_train_epoch {
 
 typedef struct dfd_head_train_result {
     size_t n_train, n_val; // items used on each side
+    size_t n_epoch;        // training sequences per epoch (n_train unless balance repeats some)
     size_t n_skipped;      // items without a usable face (or unreadable)
     size_t n_heldout;      // items of the held-out fold (never trained or validated on)
     int epochs_run, best_epoch;
