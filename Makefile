@@ -41,6 +41,8 @@ bench: build
 	$(BUILD)/bench/faces
 	$(BUILD)/bench/rnn --torch
 	$(BUILD)/bench/train --torch
+	bench/scan $(BUILD)/dfdetect
+	bench/serve.sh --n 50 --workers 2
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

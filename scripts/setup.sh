@@ -14,11 +14,13 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 # Tools are needed as commands (they may come from elsewhere, e.g. a Node.js install that brings
 # npm): command:package. Libraries are checked as packages.
 # Build: compiler, CMake, pkg-config and the libraries of DESIGN.md. Tests: the ffmpeg program
-# (fixtures) and clang-format (style check). Set-up itself: npm (models), dpkg-deb, apt-get.
+# (fixtures), clang-format (style check), node and chromium (the web page's browser test), curl
+# (bench/serve.sh). Set-up itself: npm (models, playwright-core), dpkg-deb, apt-get.
 tools="gcc:gcc make:make cmake:cmake pkg-config:pkg-config ffmpeg:ffmpeg
-clang-format:clang-format npm:npm"
+clang-format:clang-format npm:npm node:nodejs chromium:chromium curl:curl"
 libraries="libc6-dev libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-libpng-dev libjpeg62-turbo-dev libcjson-dev libdnnl-dev ca-certificates"
+libpng-dev libjpeg62-turbo-dev libcjson-dev libdnnl-dev libmicrohttpd-dev libsqlite3-dev
+libcurl4-openssl-dev ca-certificates"
 
 # as_root CMD...: run a command as root (directly when we are root, else through sudo).
 as_root() {
@@ -120,5 +122,17 @@ if ! verified assets/astronaut.png; then
     mv "$tmp/astronaut.png" assets/astronaut.png
     rm -rf "$tmp"
     verified assets/astronaut.png || { rm -f assets/astronaut.png; die "astronaut.png: checksum mismatch"; }
+fi
+
+# ---- playwright-core for the browser test (tests/server/browser; pinned in its package-lock) ----
+# Only the driver: the test runs Debian's chromium, so no browser download.
+browser_dir=tests/server/browser
+pinned=$(sed -n 's/.*"playwright-core": *"\([^"]*\)".*/\1/p' "$browser_dir/package.json")
+installed=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+    "$browser_dir/node_modules/playwright-core/package.json" 2>/dev/null | head -n 1)
+if [ "$installed" != "$pinned" ]; then
+    say "installing playwright-core@$pinned into $browser_dir/node_modules (npm ci)"
+    (cd "$browser_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit \
+        --no-fund --silent >/dev/null) || die "npm ci in $browser_dir failed (no network?)"
 fi
 exit 0

@@ -31,6 +31,7 @@ extern const cli_command cli_dataset;
 extern const cli_command cli_scan;
 extern const cli_command cli_train;
 extern const cli_command cli_eval;
+extern const cli_command cli_serve;
 
 // ---- option parsing ----
 

@@ -12,11 +12,9 @@
 #include "dfdetect/detect/explain.h"
 #include "dfdetect/detect/model.h"
 #include "dfdetect/detect/scan.h"
+#include "dfdetect/detect/scan_json.h"
 #include "dfdetect/face/faces.h"
-#include "dfdetect/model/registry.h"
-#include "dfdetect/model/tfjs.h"
 #include "dfdetect/util/alloc.h"
-#include "dfdetect/util/dirs.h"
 #include "dfdetect/util/fileio.h"
 #include "dfdetect/util/progress.h"
 #include "dfdetect/util/threads.h"
@@ -179,110 +177,12 @@ static void scan_one(void *ctx, size_t i, int thread)
     pthread_mutex_unlock(&c->lock);
 }
 
-static double round_to(double x, double scale)
-{
-    return round(x * scale) / scale;
-}
-
-// `dir/name` as a new JSON string.
-static cJSON *path_json(const char *dir, const char *name)
-{
-    char path[8192];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return cJSON_CreateString(path);
-}
-
-// heatmaps: the identity's heatmap file names in dir (NULL without --explain).
-static cJSON *identity_json(const dfd_scan_identity *id, const char *dir, char *const *heatmaps)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        return NULL;
-    }
-    cJSON_AddNumberToObject(o, "probability", (double)id->probability);
-    cJSON_AddNumberToObject(o, "logit", (double)id->seq_logit);
-    cJSON *frames = cJSON_AddArrayToObject(o, "frames");
-    for (size_t k = 0; frames && k < id->n; k++) {
-        const dfd_scan_face *f = &id->faces[k];
-        cJSON *fo = cJSON_CreateObject();
-        if (!fo) {
-            break;
-        }
-        cJSON_AddNumberToObject(fo, "index", (double)f->frame_index);
-        cJSON_AddNumberToObject(fo, "time_s", round_to(f->pts_s, 1e6));
-        cJSON_AddNumberToObject(fo, "probability", (double)f->probability);
-        cJSON_AddNumberToObject(fo, "logit", (double)f->logit);
-        double box[4];
-        for (int j = 0; j < 4; j++) {
-            box[j] = round_to((double)f->box[j], 100);
-        }
-        cJSON_AddItemToObject(fo, "box", cJSON_CreateDoubleArray(box, 4));
-        if (heatmaps) {
-            cJSON_AddItemToObject(fo, "heatmap", path_json(dir, heatmaps[k]));
-        }
-        cJSON_AddItemToArray(frames, fo);
-    }
-    return o;
-}
-
 static cJSON *file_json(const scan_item *it, const dfd_detector_model *m)
 {
-    const dfd_scan_result *r = &it->r;
-    cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        return NULL;
-    }
-    cJSON_AddStringToObject(o, "file", it->path);
-    cJSON_AddStringToObject(o, "verdict", dfd_scan_verdict_name(r->verdict));
-    if (r->verdict == DFD_SCAN_ERROR) {
-        cJSON_AddStringToObject(o, "error", r->error);
-        return o;
-    }
-    if (r->verdict == DFD_SCAN_NO_FACE) {
-        cJSON_AddNullToObject(o, "probability");
-    } else {
-        cJSON_AddNumberToObject(o, "probability", (double)r->probability);
-    }
-    cJSON_AddNumberToObject(o, "threshold", (double)r->threshold);
-    cJSON_AddStringToObject(o, "reason", r->reason);
-    cJSON_AddNumberToObject(o, "frames", (double)r->n_frames);
-    if (r->whole_image) {
-        cJSON_AddBoolToObject(o, "whole_image", true);
-    }
-    cJSON *ids = cJSON_AddArrayToObject(o, "identities");
-    const dfd_explain_files *ex = &it->explained;
-    for (size_t i = 0; ids && i < r->n_ids; i++) {
-        cJSON *io = identity_json(&r->ids[i], it->explain_dir, ex->n_ids ? ex->heatmap[i] : NULL);
-        if (io) {
-            cJSON_AddItemToArray(ids, io);
-        }
-    }
-    cJSON *t = cJSON_AddObjectToObject(o, "timing_s");
-    if (t) {
-        const double v[7] = { r->seconds.decode, r->seconds.detect,   r->seconds.landmarks,
-                              r->seconds.crop,   r->seconds.backbone, r->seconds.head,
-                              r->seconds.total };
-        static const char *const names[7] = { "decode",   "detect", "landmarks", "crop",
-                                              "backbone", "head",   "total" };
-        for (int k = 0; k < 7; k++) {
-            cJSON_AddNumberToObject(t, names[k], round_to(v[k], 1e4));
-        }
-    }
-    if (ex->n_ids) {
-        cJSON *eo = cJSON_AddObjectToObject(o, "explain");
-        if (eo) {
-            cJSON_AddStringToObject(eo, "dir", it->explain_dir);
-            cJSON_AddItemToObject(eo, "timeline", path_json(it->explain_dir, ex->timeline));
-            cJSON_AddItemToObject(eo, "sheet", path_json(it->explain_dir, ex->sheet));
-            cJSON_AddNumberToObject(eo, "seconds", round_to(it->explain_seconds, 1e4));
-        }
-    }
-    cJSON *mo = cJSON_AddObjectToObject(o, "model");
-    if (mo) {
-        cJSON_AddStringToObject(mo, "name", m->name);
-        cJSON_AddStringToObject(mo, "version", m->version);
-    }
-    return o;
+    const dfd_scan_json_explain ex = { .dir = it->explain_dir,
+                                       .files = &it->explained,
+                                       .seconds = it->explain_seconds };
+    return dfd_scan_result_json(&it->r, it->path, m, &ex);
 }
 
 static void print_results(const scan_list *l, const dfd_detector_model *m, bool json)
@@ -343,56 +243,6 @@ static int write_submission(const char *path, const scan_list *l)
     dfd_status st = dfd_file_write_atomic(path, buf, len, &err);
     dfd_free(buf);
     return st ? cli_fail(&err) : CLI_OK;
-}
-
-// The shared, read-only resources every scanner borrows.
-typedef struct scan_res {
-    cli_scanning net;
-    dfd_graph *explain; // --explain: the graph to differentiate (may be net.backbone itself)
-} scan_res;
-
-static void res_free(scan_res *r)
-{
-    if (r->explain != r->net.backbone) {
-        dfd_graph_free(r->explain);
-    }
-    cli_scanning_free(&r->net);
-}
-
-static bool has_dwpw(const dfd_graph *g)
-{
-    for (size_t i = 0; i < dfd_graph_n_nodes(g); i++) {
-        if (dfd_graph_node(g, i)->op == DFD_OP_DWPW) {
-            return true;
-        }
-    }
-    return false;
-}
-
-// The graph Grad-CAM differentiates: the scanner's own when it can be (a tuned backbone is loaded
-// for training, without DWPW nodes), else the pretrained file again without DWPW fusion (which
-// has no backward): the same weights, the same embeddings up to float rounding.
-static dfd_status load_explain_graph(scan_res *r, dfd_error *err)
-{
-    if (!has_dwpw(r->net.backbone)) {
-        r->explain = r->net.backbone;
-        return DFD_OK;
-    }
-    const dfd_finalize_opts fo = { .fuse = true, .fuse_dwpw = false };
-    return dfd_tfjs_load_opts(&r->explain, r->net.backbone_path, &fo, err);
-}
-
-static int res_load(scan_res *r, const char *model_path, const char *models_dir, bool explain)
-{
-    dfd_error err;
-    if (dfd_detector_model_load(&r->net.model, model_path, &err)) {
-        return cli_fail(&err);
-    }
-    int rc = cli_scanning_load_networks(&r->net, models_dir);
-    if (!rc && explain && load_explain_graph(r, &err)) {
-        rc = cli_fail(&err);
-    }
-    return rc;
 }
 
 static int scan_all(scan_ctx *c, int jobs, bool progress)
@@ -507,11 +357,6 @@ static int run_scan(int argc, char **argv)
         dfd_free(pos);
         return CLI_USAGE;
     }
-    char default_model[4096];
-    if (!model_path) {
-        dfd_detector_default_path(default_model, sizeof default_model);
-        model_path = default_model;
-    }
     if (threshold_s && !cli_parse_probability(&so.threshold, threshold_s)) {
         cli_error("scan: --threshold wants a number in [0, 1], not '%s'", threshold_s);
         dfd_free(pos);
@@ -531,19 +376,19 @@ static int run_scan(int argc, char **argv)
         return CLI_FAILED;
     }
     so.keep_crops = explain != NULL;
-    scan_res res = { 0 };
-    rc = res_load(&res, model_path, models_dir, explain != NULL);
+    cli_scanning res = { 0 };
+    rc = cli_scanning_load(&res, model_path, models_dir, explain != NULL);
     if (!rc) {
         scan_ctx c = { .files = &files,
-                       .model = res.net.model,
-                       .faces = res.net.faces,
-                       .backbone = res.net.backbone,
+                       .model = res.model,
+                       .faces = res.faces,
+                       .backbone = res.backbone,
                        .explain_graph = res.explain,
                        .opts = so };
         rc = scan_all(&c, jobs, cli_show_progress(json));
     }
     if (!rc) {
-        print_results(&files, res.net.model, json);
+        print_results(&files, res.model, json);
         for (size_t i = 0; i < files.n; i++) {
             rc = files.v[i].status || files.v[i].explain_error[0] ? CLI_FAILED : rc;
         }
@@ -551,7 +396,7 @@ static int run_scan(int argc, char **argv)
             rc = CLI_FAILED;
         }
     }
-    res_free(&res);
+    cli_scanning_free(&res);
     list_free(&files);
     return rc;
 }

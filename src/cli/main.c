@@ -5,8 +5,9 @@
 #include "cli.h"
 #include "dfdetect/util/log.h"
 
-static const cli_command *const commands[] = { &cli_probe,   &cli_frames, &cli_faces, &cli_model,
-                                               &cli_dataset, &cli_scan,   &cli_train, &cli_eval };
+static const cli_command *const commands[] = { &cli_probe, &cli_frames,  &cli_faces,
+                                               &cli_model, &cli_dataset, &cli_scan,
+                                               &cli_train, &cli_eval,    &cli_serve };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void print_usage(FILE *out)

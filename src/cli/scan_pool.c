@@ -6,55 +6,48 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "dfdetect/detect/tuned.h"
 #include "dfdetect/model/registry.h"
-#include "dfdetect/model/tfjs.h"
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/progress.h"
 #include "dfdetect/util/threads.h"
 
-// A head trained on another backbone's embeddings reads this one's wrongly: say so, go on.
-static int check_backbone(const dfd_detector_model *m, const char *path)
+int cli_scanning_load_networks(cli_scanning *r, const char *models_dir)
 {
     dfd_error err;
-    bool same;
-    if (dfd_scan_backbone_matches(&same, m, path, &err)) {
+    if (dfd_scan_networks_load(r, models_dir, &err)) {
         return cli_fail(&err);
     }
-    if (!same) {
+    // A head trained on another backbone's embeddings reads this one's wrongly: say so, go on.
+    if (r->backbone_mismatch) {
         fprintf(stderr,
                 "dfdetect: warning: model %s was trained on another backbone than %s "
                 "(backbone_sha256 differs): its scores may be wrong\n",
-                m->name, path);
+                r->model->name, r->backbone_path);
     }
     return CLI_OK;
 }
 
-int cli_scanning_load_networks(cli_scanning *r, const char *models_dir)
+int cli_scanning_load(cli_scanning *r, const char *model_path, const char *models_dir, bool explain)
 {
     dfd_error err;
-    char dir[4096];
-    if (models_dir) {
-        snprintf(dir, sizeof dir, "%s", models_dir);
-    } else {
-        dfd_models_dir_default(dir, sizeof dir);
+    char default_model[4096];
+    if (!model_path) {
+        dfd_detector_default_path(default_model, sizeof default_model);
+        model_path = default_model;
     }
-    if (dfd_face_models_load(&r->faces, dir, &err) ||
-        dfd_model_path(r->backbone_path, sizeof r->backbone_path, dir, DFD_ROLE_BACKBONE, &err) ||
-        dfd_backbone_load_for_model(&r->backbone, r->model, r->backbone_path, &err)) {
+    if (dfd_detector_model_load(&r->model, model_path, &err)) {
         return cli_fail(&err);
     }
-    return check_backbone(r->model, r->backbone_path);
+    int rc = cli_scanning_load_networks(r, models_dir);
+    if (!rc && explain && dfd_scan_networks_load_explain(r, &err)) {
+        rc = cli_fail(&err);
+    }
+    return rc;
 }
 
 void cli_scanning_free(cli_scanning *r)
 {
-    dfd_detector_model_free(r->model);
-    dfd_face_models_free(r->faces);
-    dfd_graph_free(r->backbone);
-    r->model = NULL;
-    r->faces = NULL;
-    r->backbone = NULL;
+    dfd_scan_networks_free(r);
 }
 
 bool cli_parse_probability(float *out, const char *s)

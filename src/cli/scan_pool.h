@@ -7,23 +7,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "dfdetect/detect/model.h"
+#include "dfdetect/detect/networks.h"
 #include "dfdetect/detect/scan.h"
-#include "dfdetect/face/faces.h"
-#include "dfdetect/nn/graph.h"
 
-typedef struct cli_scanning {
-    dfd_detector_model *model;
-    dfd_face_models *faces;
-    dfd_graph *backbone;      // with the model's tuned weights when it has them
-    char backbone_path[4096]; // the pretrained faceres file it came from
-} cli_scanning;
+// The networks every scanner borrows (detect/networks.h).
+typedef dfd_scan_networks cli_scanning;
 
-// Load the face models and the faceres backbone from models_dir (NULL: the default folder) into
-// r->faces and r->backbone for r->model (loaded before): the model's fine-tuned weights applied
-// when it has them (detect/tuned.h); a warning line when an untuned model's head was trained on
-// another faceres file. CLI_OK, or CLI_FAILED after one error line.
+// dfd_scan_networks_load for r->model (loaded before) from models_dir (NULL: the default folder),
+// with a warning line on stderr when an untuned model's head was trained on another faceres file.
+// CLI_OK, or CLI_FAILED after one error line.
 int cli_scanning_load_networks(cli_scanning *r, const char *models_dir);
+
+// Load the detector at model_path (NULL: $DFD_DETECTOR or the shipped default, model/registry.h)
+// into r->model, then its networks (cli_scanning_load_networks) and, with explain, the graph
+// Grad-CAM differentiates (dfd_scan_networks_load_explain). CLI_OK, or CLI_FAILED after one
+// error line (what was loaded stays in r: cli_scanning_free it).
+int cli_scanning_load(cli_scanning *r, const char *model_path, const char *models_dir,
+                      bool explain);
 
 // Free what r holds (the model too) and zero it. Accepts an empty one.
 void cli_scanning_free(cli_scanning *r);
