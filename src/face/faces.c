@@ -537,8 +537,8 @@ dfd_status dfd_faces_extract(dfd_face_result *out, dfd_face_engine *e, const dfd
     size_t n_tracks = 0, n_all = 0, n_small = 0;
     if (!st) {
         filter_small(ff, n, e->o.detector.min_size, &n_all, &n_small);
-        st = dfd_track_faces(&tracks, &n_tracks, ff, n, e->o.max_gap, e->o.min_track_frames,
-                             e->o.min_track_frac);
+        st = dfd_track_faces_sampled(&tracks, &n_tracks, ff, frames, e->o.max_gap,
+                                     e->o.min_track_frames, e->o.min_track_frac);
         if (st) {
             dfd_error_set(err, st, "face stage: out of memory");
         }

@@ -1,8 +1,30 @@
-// Linking detections across frames into identities. A track continues with the detection that
-// best matches its last box: overlapping (IoU >= 0.2), or close (centre within 0.6 of the box
-// size) with a similar size (ratio within 0.5..2). Matching is greedy, cheapest pair first.
-// A track missing more than max_gap frames in a row ends; short tracks are dropped.
+// Linking detections across frames into identities, in two steps.
+//
+// 1. Frame to frame (tracklets). A track continues with the detection that best matches its last
+//    box: overlapping (IoU >= 0.2), or close (centre within 0.6 of the box size) with a similar
+//    size (ratio within 0.5..2). Matching is greedy, cheapest pair first. A track missing more
+//    than max_gap sampled frames in a row ends.
+// 2. Across jumps in time (only when the frames' display indices are known). Sampling leaves
+//    holes in the video: between two bursts, or between any two uniform samples, the face may
+//    have moved far, so step 1 ends one tracklet and starts another for the same person. Tracklet
+//    B is appended to tracklet A when all of these hold:
+//    - A ends before B starts (so two faces seen in the same frame are never merged), at most
+//      max_gap + 1 sampled frames apart, and video frames were skipped between A's last frame
+//      and B's first (a jump: inside a burst, where frames are consecutive, step 1's verdict
+//      stands);
+//    - both were seen in at least 2 frames (a one-frame false positive cannot hijack a face);
+//    - their mean face sides agree within a ratio of 1.4 (a face does not change size much
+//      between two samples; a zoom beyond that makes a new identity);
+//    - the centre moved at most 1 + 1 x dt face sides, dt the seconds between A's last and B's
+//      first frame (slow camera pans and walking pass; two people in different places a fraction
+//      of a second apart, as uniform samples across a cut, do not).
+//    When several pairs qualify (several faces), the pairs are taken cheapest first (cost: the
+//    centre distance in face sides plus |log(size ratio)|), each tracklet at most once as A and
+//    once as B; with faces that are well apart this is the assignment of least total cost.
+//    Geometry cannot tell two people of the same size in the same place apart (a cut between two
+//    similar close-ups): those merge. Short tracks are dropped after both steps.
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +33,11 @@
 
 #define MIN_IOU         0.2f
 #define MAX_CENTRE_DIST 0.6f
+// Step 2 (across jumps): see the top of the file.
+#define JUMP_MIN_FRAMES 2
+#define JUMP_MAX_RATIO  1.4f
+#define JUMP_DIST       1.0f // face sides
+#define JUMP_SPEED      1.0f // face sides per second
 
 typedef struct open_track {
     dfd_track t;
@@ -25,19 +52,37 @@ typedef struct pair {
     size_t track, det;
 } pair;
 
+// Cheapest first; ties in index order, so the result never depends on qsort's order.
 static int cmp_pair(const void *a, const void *b)
 {
-    float x = ((const pair *)a)->cost, y = ((const pair *)b)->cost;
-    return (x > y) - (x < y);
+    const pair *p = a, *q = b;
+    if (p->cost != q->cost) {
+        return (p->cost > q->cost) - (p->cost < q->cost);
+    }
+    if (p->track != q->track) {
+        return (p->track > q->track) - (p->track < q->track);
+    }
+    return (p->det > q->det) - (p->det < q->det);
+}
+
+static float box_side(const dfd_detection *d)
+{
+    return fmaxf(d->x1 - d->x0, d->y1 - d->y0);
+}
+
+// Distance between two boxes' centres.
+static float centre_dist(const dfd_detection *a, const dfd_detection *b)
+{
+    float dx = (a->x0 + a->x1 - b->x0 - b->x1) / 2, dy = (a->y0 + a->y1 - b->y0 - b->y1) / 2;
+    return sqrtf(dx * dx + dy * dy);
 }
 
 // Matching cost of a detection for a track's last box; < 0 when they do not match.
 static float match_cost(const dfd_detection *a, const dfd_detection *b)
 {
     float iou = dfd_box_iou(a, b);
-    float sa = fmaxf(a->x1 - a->x0, a->y1 - a->y0), sb = fmaxf(b->x1 - b->x0, b->y1 - b->y0);
-    float dx = (a->x0 + a->x1 - b->x0 - b->x1) / 2, dy = (a->y0 + a->y1 - b->y0 - b->y1) / 2;
-    float dist = sqrtf(dx * dx + dy * dy) / fmaxf(fmaxf(sa, sb), 1.f);
+    float sa = box_side(a), sb = box_side(b);
+    float dist = centre_dist(a, b) / fmaxf(fmaxf(sa, sb), 1.f);
     float ratio = sa > sb ? sa / fmaxf(sb, 1e-3f) : sb / fmaxf(sa, 1e-3f);
     if (iou < MIN_IOU && (dist > MAX_CENTRE_DIST || ratio > 2.f)) {
         return -1;
@@ -62,10 +107,134 @@ static dfd_status track_append(open_track *o, size_t frame, size_t det, const df
     return DFD_OK;
 }
 
+// Longest first; equal lengths in order of appearance.
 static int cmp_track_len(const void *a, const void *b)
 {
-    size_t x = ((const dfd_track *)a)->n, y = ((const dfd_track *)b)->n;
-    return (x < y) - (x > y);
+    const dfd_track *p = a, *q = b;
+    if (p->n != q->n) {
+        return (p->n < q->n) - (p->n > q->n);
+    }
+    const dfd_track_link *x = &p->links[0], *y = &q->links[0];
+    if (x->frame != y->frame) {
+        return (x->frame > y->frame) - (x->frame < y->frame);
+    }
+    return (x->det > y->det) - (x->det < y->det);
+}
+
+// ---- step 2: joining tracklets across jumps in time ----
+
+typedef struct span {
+    size_t first, last;               // sampled frames
+    const dfd_detection *head, *tail; // boxes there
+    float side;                       // mean face side
+} span;
+
+static span track_span(const dfd_track *t, const dfd_frame_faces *frames)
+{
+    const dfd_track_link *l0 = &t->links[0], *l1 = &t->links[t->n - 1];
+    span s = { l0->frame, l1->frame, &frames[l0->frame].faces[l0->det],
+               &frames[l1->frame].faces[l1->det], 0 };
+    double sum = 0;
+    for (size_t k = 0; k < t->n; k++) {
+        sum += (double)box_side(&frames[t->links[k].frame].faces[t->links[k].det]);
+    }
+    s.side = (float)(sum / (double)t->n);
+    return s;
+}
+
+// Cost of appending tracklet b to tracklet a; < 0 when the rules at the top forbid it.
+static float jump_cost(const span *a, const span *b, const dfd_frame *times, int max_gap)
+{
+    if (a->last >= b->first || b->first - a->last > (size_t)max_gap + 1) {
+        return -1;
+    }
+    int64_t skipped = times[b->first].index - times[a->last].index;
+    if (skipped <= (int64_t)(b->first - a->last)) {
+        return -1; // consecutive video frames: no jump
+    }
+    float lo = fmaxf(fminf(a->side, b->side), 1e-3f), hi = fmaxf(a->side, b->side);
+    if (hi > JUMP_MAX_RATIO * lo) {
+        return -1;
+    }
+    float dt = (float)(times[b->first].pts_s - times[a->last].pts_s);
+    float dist = centre_dist(a->tail, b->head) / fmaxf(hi, 1.f);
+    if (!(dt > 0)) {
+        dt = 0;
+    }
+    if (dist > JUMP_DIST + JUMP_SPEED * dt) {
+        return -1;
+    }
+    return dist + logf(hi / lo);
+}
+
+// Append tracklets to earlier ones across jumps (times: the sampled frames); joined tracklets are
+// left empty (n == 0).
+static dfd_status join_jumps(open_track *open, size_t n_open, const dfd_frame_faces *frames,
+                             const dfd_frame *times, int max_gap)
+{
+    if (!times || n_open < 2) {
+        return DFD_OK;
+    }
+    span *spans = dfd_malloc(n_open * sizeof *spans);
+    size_t *next = dfd_malloc(2 * n_open * sizeof *next), *prev = next + n_open;
+    pair *pairs = NULL;
+    size_t n_pairs = 0, cap_pairs = 0;
+    dfd_status st = DFD_OK;
+    if (!spans || !next) {
+        st = DFD_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t t = 0; t < n_open; t++) {
+        spans[t] = track_span(&open[t].t, frames);
+        next[t] = prev[t] = SIZE_MAX;
+    }
+    for (size_t a = 0; a < n_open; a++) {
+        for (size_t b = 0; b < n_open && open[a].t.n >= JUMP_MIN_FRAMES; b++) {
+            float c = open[b].t.n >= JUMP_MIN_FRAMES
+                          ? jump_cost(&spans[a], &spans[b], times, max_gap)
+                          : -1;
+            if (c < 0) {
+                continue;
+            }
+            if (n_pairs == cap_pairs) {
+                cap_pairs = cap_pairs ? 2 * cap_pairs : 16;
+                pair *np = dfd_realloc(pairs, cap_pairs * sizeof *np);
+                if (!np) {
+                    st = DFD_ERR_NOMEM;
+                    goto done;
+                }
+                pairs = np;
+            }
+            pairs[n_pairs++] = (pair){ c, a, b };
+        }
+    }
+    if (n_pairs > 1) {
+        qsort(pairs, n_pairs, sizeof *pairs, cmp_pair);
+    }
+    for (size_t k = 0; k < n_pairs; k++) {
+        if (next[pairs[k].track] == SIZE_MAX && prev[pairs[k].det] == SIZE_MAX) {
+            next[pairs[k].track] = pairs[k].det;
+            prev[pairs[k].det] = pairs[k].track;
+        }
+    }
+    // Each chain's head takes the links of the rest (chains run forward in time).
+    for (size_t h = 0; h < n_open && !st; h++) {
+        if (prev[h] != SIZE_MAX) {
+            continue;
+        }
+        for (size_t b = next[h]; b != SIZE_MAX && !st; b = next[b]) {
+            for (size_t k = 0; k < open[b].t.n && !st; k++) {
+                const dfd_track_link *l = &open[b].t.links[k];
+                st = track_append(&open[h], l->frame, l->det, &frames[l->frame].faces[l->det]);
+            }
+            open[b].t.n = 0;
+        }
+    }
+done:
+    dfd_free(spans);
+    dfd_free(pairs);
+    dfd_free(next);
+    return st;
 }
 
 void dfd_tracks_free(dfd_track *tracks, size_t n)
@@ -76,8 +245,10 @@ void dfd_tracks_free(dfd_track *tracks, size_t n)
     dfd_free(tracks);
 }
 
-dfd_status dfd_track_faces(dfd_track **tracks, size_t *n_tracks, const dfd_frame_faces *frames,
-                           size_t n_frames, int max_gap, int min_frames, float min_frac)
+// Both steps; times (the sampled frames, NULL: consecutive frames) enables step 2.
+static dfd_status track(dfd_track **tracks, size_t *n_tracks, const dfd_frame_faces *frames,
+                        const dfd_frame *times, size_t n_frames, int max_gap, int min_frames,
+                        float min_frac)
 {
     *tracks = NULL;
     *n_tracks = 0;
@@ -154,6 +325,9 @@ dfd_status dfd_track_faces(dfd_track **tracks, size_t *n_tracks, const dfd_frame
         }
     }
     dfd_free(pairs);
+    if (!st) {
+        st = join_jumps(open, n_open, frames, times, max_gap);
+    }
     size_t need = (size_t)ceilf(min_frac * (float)n_frames);
     if (need < (size_t)min_frames) {
         need = (size_t)min_frames;
@@ -167,7 +341,7 @@ dfd_status dfd_track_faces(dfd_track **tracks, size_t *n_tracks, const dfd_frame
         }
     }
     for (size_t t = 0; t < n_open; t++) {
-        if (!st && open[t].t.n >= need) {
+        if (!st && open[t].t.n >= need && open[t].t.n > 0) {
             out[n_out++] = open[t].t;
         } else {
             dfd_free(open[t].t.links);
@@ -184,4 +358,17 @@ dfd_status dfd_track_faces(dfd_track **tracks, size_t *n_tracks, const dfd_frame
     *tracks = out;
     *n_tracks = n_out;
     return DFD_OK;
+}
+
+dfd_status dfd_track_faces(dfd_track **tracks, size_t *n_tracks, const dfd_frame_faces *frames,
+                           size_t n_frames, int max_gap, int min_frames, float min_frac)
+{
+    return track(tracks, n_tracks, frames, NULL, n_frames, max_gap, min_frames, min_frac);
+}
+
+dfd_status dfd_track_faces_sampled(dfd_track **tracks, size_t *n_tracks,
+                                   const dfd_frame_faces *frames, const dfd_frame_set *set,
+                                   int max_gap, int min_frames, float min_frac)
+{
+    return track(tracks, n_tracks, frames, set->frames, set->n, max_gap, min_frames, min_frac);
 }

@@ -44,7 +44,7 @@
 
 // Bump when the face stage's output changes for the same settings (the code, not the options):
 // every entry gets a new key.
-#define DFD_FACE_CACHE_VERSION 1
+#define DFD_FACE_CACHE_VERSION 2
 
 typedef struct dfd_face_cache_opts {
     dfd_face_opts face;          // the face stage's settings (crop size, margin, thresholds)

@@ -2,7 +2,8 @@
 // crops every later stage consumes, with the same code for training and inference.
 //   1. detect: BlazeFace on every frame (detector.h), small faces found on tiles;
 //   2. track: detections linked across frames into identities (IoU or centre distance,
-//      tolerant of missed frames); identities seen in too few frames are dropped;
+//      tolerant of missed frames), and across jumps in time (between bursts) by size and a
+//      plausible move; identities seen in too few frames are dropped;
 //   3. landmarks: FaceMesh on each face (468 points and a face-presence score) in a crop
 //      levelled on the detector's eyes; faces the mesh rejects are dropped;
 //   4. crops: a square of 1.3x the landmarks' extent, levelled on the mesh's eye line, centred on
@@ -142,10 +143,21 @@ typedef struct dfd_track {
 } dfd_track;
 
 // Link the detections of n_frames frames (in order) into tracks; tracks shorter than
-// max(min_frames, ceil(min_frac * n_frames)) are dropped. *tracks (allocated, longest first) and
-// *n_tracks are set; free with dfd_tracks_free. Errors: DFD_ERR_NOMEM.
+// max(min_frames, ceil(min_frac * n_frames)) are dropped. *tracks (allocated, longest first,
+// equal lengths earliest first) and *n_tracks are set; free with dfd_tracks_free.
+// Errors: DFD_ERR_NOMEM.
+// Frames are taken as consecutive video frames: only frame-to-frame linking (src/face/track.c).
 dfd_status dfd_track_faces(dfd_track **tracks, size_t *n_tracks, const dfd_frame_faces *frames,
                            size_t n_frames, int max_gap, int min_frames, float min_frac);
+
+// The same for the set->n frames of a sample (frames[i] holds the detections of set->frames[i]),
+// whose display indices and times also join tracklets across jumps in time: between bursts, or
+// between uniform samples, a face that moved far but kept its size, within a distance that grows
+// with the time between the two frames, stays one identity; faces seen in the same frame are
+// never merged. The exact rule is at the top of src/face/track.c. Errors: DFD_ERR_NOMEM.
+dfd_status dfd_track_faces_sampled(dfd_track **tracks, size_t *n_tracks,
+                                   const dfd_frame_faces *frames, const dfd_frame_set *set,
+                                   int max_gap, int min_frames, float min_frac);
 void dfd_tracks_free(dfd_track *tracks, size_t n);
 
 #endif
