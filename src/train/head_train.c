@@ -230,22 +230,39 @@ static bool batch_alloc(batch_buf *b, size_t n, int t)
            b->seq_t && b->len;
 }
 
-// Gather items idx[0..n) into the batch buffers (targets and frame masks too).
-static void batch_fill(batch_buf *b, const embeds *e, const dfd_dataset *ds, const size_t *idx,
-                       size_t n)
+// Gather items idx[0..n) into the batch buffers (targets and frame masks too), as sequences of
+// the longest item's length: the steps returned. A batch of one-frame items (images) runs one
+// step, not the dataset's longest sequence.
+static int batch_fill(batch_buf *b, const embeds *e, const dfd_dataset *ds, const size_t *idx,
+                      size_t n)
 {
-    size_t row = (size_t)e->t * DFD_BACKBONE_DIM;
+    int t = 1;
+    for (size_t k = 0; k < n; k++) {
+        t = e->len[idx[k]] > t ? e->len[idx[k]] : t;
+    }
+    const size_t row = (size_t)t * DFD_BACKBONE_DIM, stride = (size_t)e->t * DFD_BACKBONE_DIM;
     for (size_t k = 0; k < n; k++) {
         size_t i = idx[k];
-        memcpy(b->x + k * row, e->feats + i * row, row * sizeof *b->x);
+        memcpy(b->x + k * row, e->feats + i * stride, row * sizeof *b->x);
         b->len[k] = e->len[i];
         float y = ds->items[i].label == DFD_LABEL_FAKE ? 1.f : 0.f;
         b->seq_t[k] = y;
-        for (int s = 0; s < e->t; s++) {
-            b->frame_t[k * (size_t)e->t + (size_t)s] = y;
-            b->frame_w[k * (size_t)e->t + (size_t)s] = s < e->len[i] ? 1.f : 0.f;
+        for (int s = 0; s < t; s++) {
+            b->frame_t[k * (size_t)t + (size_t)s] = y;
+            b->frame_w[k * (size_t)t + (size_t)s] = s < e->len[i] ? 1.f : 0.f;
         }
     }
+    return t;
+}
+
+// How many of idx[0..n) (at most bs) form the next batch: items of the same length as the first.
+static size_t same_length_run(const embeds *e, const size_t *idx, size_t n, size_t bs)
+{
+    size_t m = 1;
+    while (m < n && m < bs && e->len[idx[m]] == e->len[idx[0]]) {
+        m++;
+    }
+    return m;
 }
 
 // The loss of the last forward of n items, and (when grads) its gradients into d_seq, d_frame.
@@ -278,16 +295,20 @@ static dfd_status evaluate(val_out *v, dfd_head *h, batch_buf *b, const embeds *
 {
     dfd_head_set_training(h, false);
     double sum = 0;
-    for (size_t s = 0; s < n; s += bs) {
-        size_t m = n - s < bs ? n - s : bs;
-        batch_fill(b, e, ds, idx + s, m);
-        dfd_status st = dfd_head_forward(h, b->frame, b->seq, b->x, b->len, (int)m, e->t, 0, err);
+    for (size_t s = 0, m; s < n; s += m) {
+        m = same_length_run(e, idx + s, n - s, bs); // idx is sorted by length (sort_by_length)
+        int tb = batch_fill(b, e, ds, idx + s, m);
+        dfd_status st = dfd_head_forward(h, b->frame, b->seq, b->x, b->len, (int)m, tb, 0, err);
         if (st) {
             return st;
         }
-        sum += batch_loss(b, m, e->t, false) * (double)m;
+        sum += batch_loss(b, m, tb, false) * (double)m;
         memcpy(v->seq + s, b->seq, m * sizeof *b->seq);
-        memcpy(v->frame + s * (size_t)e->t, b->frame, m * (size_t)e->t * sizeof *b->frame);
+        for (size_t k = 0; k < m; k++) {
+            float *dst = v->frame + (s + k) * (size_t)e->t;
+            memcpy(dst, b->frame + k * (size_t)tb, (size_t)tb * sizeof *dst);
+            memset(dst + tb, 0, (size_t)(e->t - tb) * sizeof *dst);
+        }
     }
     v->loss = sum / (double)n;
     double *p = dfd_malloc(n * sizeof *p);
@@ -448,6 +469,7 @@ typedef struct trainer {
     size_t *tr, *va; // item indices of each side
     size_t n_tr, n_va;
     size_t *ep, n_ep; // one epoch's training items: tr with smaller datasets' items repeated
+    size_t *batch_at; // where each of an epoch's batches starts in ep
     dfd_head *head;
     dfd_optim *opt;
     dfd_param *const *params;
@@ -466,6 +488,7 @@ static void trainer_free(trainer *t)
     dfd_free(t->tr);
     dfd_free(t->va);
     dfd_free(t->ep);
+    dfd_free(t->batch_at);
     if (t->best) {
         for (size_t i = 0; i < t->n_params; i++) {
             dfd_free(t->best[i]);
@@ -527,6 +550,31 @@ static dfd_status split_items(trainer *t, dfd_head_train_result *r, dfd_error *e
     return DFD_OK;
 }
 
+// Stable sort of idx[0..n) by sequence length (a counting sort: lengths are 1..e->t).
+static bool sort_by_length(size_t *idx, size_t n, const embeds *e)
+{
+    size_t *count = dfd_calloc((size_t)e->t + 2, sizeof *count);
+    size_t *tmp = dfd_malloc((n ? n : 1) * sizeof *tmp);
+    if (!count || !tmp) {
+        dfd_free(count);
+        dfd_free(tmp);
+        return false;
+    }
+    for (size_t k = 0; k < n; k++) {
+        count[e->len[idx[k]] + 1]++;
+    }
+    for (int l = 1; l <= e->t + 1; l++) {
+        count[l] += count[l - 1];
+    }
+    for (size_t k = 0; k < n; k++) {
+        tmp[count[e->len[idx[k]]]++] = idx[k];
+    }
+    memcpy(idx, tmp, n * sizeof *idx);
+    dfd_free(count);
+    dfd_free(tmp);
+    return true;
+}
+
 // One epoch's training items (opts.balance): every item of the training side, those of the
 // smaller datasets repeated.
 static dfd_status epoch_items(trainer *t, dfd_error *err)
@@ -547,7 +595,8 @@ static dfd_status epoch_items(trainer *t, dfd_error *err)
         reps[p] = r < 1.5 ? 1 : (size_t)lround(r);
         n_ep += reps[p] * count[p];
     }
-    t->ep = count && reps ? dfd_malloc(n_ep * sizeof *t->ep) : NULL;
+    t->ep = count && reps ? dfd_malloc((n_ep ? n_ep : 1) * sizeof *t->ep) : NULL;
+    t->batch_at = t->ep ? dfd_malloc((n_ep ? n_ep : 1) * sizeof *t->batch_at) : NULL;
     for (size_t k = 0; t->ep && k < t->n_tr; k++) {
         for (size_t j = 0; j < reps[t->ds->items[t->tr[k]].part]; j++) {
             t->ep[t->n_ep++] = t->tr[k];
@@ -555,7 +604,8 @@ static dfd_status epoch_items(trainer *t, dfd_error *err)
     }
     dfd_free(count);
     dfd_free(reps);
-    return t->ep ? DFD_OK : dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    bool ok = t->batch_at && sort_by_length(t->va, t->n_va, &t->e); // evaluate() wants it
+    return ok ? DFD_OK : dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
 }
 
 static dfd_status setup(trainer *t, dfd_error *err)
@@ -603,22 +653,32 @@ static dfd_status setup(trainer *t, dfd_error *err)
     return DFD_OK;
 }
 
+// One epoch. Batches hold sequences of one length (shuffled, then grouped by length, and the
+// batches visited in a shuffled order): a batch of images runs one step of the recurrent
+// layer, not the longest video's 32.
 static dfd_status train_epoch(trainer *t, double *loss, uint64_t *rng, int epoch, dfd_error *err)
 {
-    size_t bs = (size_t)t->o->batch;
+    size_t bs = (size_t)t->o->batch, n_b = 0;
     shuffle(t->ep, t->n_ep, rng);
+    if (!sort_by_length(t->ep, t->n_ep, &t->e)) {
+        return dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");
+    }
+    for (size_t s = 0; s < t->n_ep; s += same_length_run(&t->e, t->ep + s, t->n_ep - s, bs)) {
+        t->batch_at[n_b++] = s;
+    }
+    shuffle(t->batch_at, n_b, rng);
     dfd_head_set_training(t->head, true);
     double sum = 0;
-    for (size_t s = 0; s < t->n_ep; s += bs) {
-        size_t m = t->n_ep - s < bs ? t->n_ep - s : bs;
-        batch_fill(&t->b, &t->e, t->ds, t->ep + s, m);
+    for (size_t j = 0; j < n_b; j++) {
+        size_t s = t->batch_at[j], m = same_length_run(&t->e, t->ep + s, t->n_ep - s, bs);
+        int tb = batch_fill(&t->b, &t->e, t->ds, t->ep + s, m);
         uint64_t fseed = t->o->seed * 1000003u + (uint64_t)epoch * 7919u + s;
         dfd_status st = dfd_head_forward(t->head, t->b.frame, t->b.seq, t->b.x, t->b.len, (int)m,
-                                         t->e.t, fseed, err);
+                                         tb, fseed, err);
         if (st) {
             return st;
         }
-        sum += batch_loss(&t->b, m, t->e.t, true) * (double)m;
+        sum += batch_loss(&t->b, m, tb, true) * (double)m;
         dfd_params_zero_grad(t->params, t->n_params);
         st = dfd_head_backward(t->head, NULL, t->b.d_frame, t->b.d_seq, err);
         if (st) {
