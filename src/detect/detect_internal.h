@@ -6,7 +6,7 @@
 #include "dfdetect/util/status.h"
 
 // A new head with src's options and weights, in inference mode: a private copy for one thread
-// (a forward keeps state). Errors: those of dfd_head_create.
+// (a forward keeps state), running on that one thread. Errors: those of dfd_head_create.
 dfd_status detect_head_copy(dfd_head **out, dfd_head *src, dfd_error *err);
 
 #endif

@@ -84,7 +84,12 @@ void dfd_scanner_free(dfd_scanner *s)
 
 dfd_status detect_head_copy(dfd_head **out, dfd_head *src, dfd_error *err)
 {
-    dfd_status st = dfd_head_create(out, dfd_head_opts_of(src), err);
+    // One thread: a scan's sequences are a few dozen steps of a 64-wide cell, far below what an
+    // OpenMP team pays back; with two threads the team's barriers cost 10-100x the work when
+    // the other core is busy (a second scan, the server's other worker).
+    dfd_head_opts o = *dfd_head_opts_of(src);
+    o.n_threads = 1;
+    dfd_status st = dfd_head_create(out, &o, err);
     if (st) {
         return st;
     }
