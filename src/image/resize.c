@@ -111,37 +111,149 @@ typedef struct plane {
     void *dst;       // for the destination
 } plane;
 
-// Horizontal pass of source row y into out (dw * c floats).
+// Horizontal pass of one row (u8 or float samples, c interleaved channels) into out (dw * c
+// floats). Three channels get their own loop: one pass over the taps with three sums instead of
+// three passes (the letterbox of every sampled frame runs through here).
+#define FILTER_ROW(T)                                                              \
+    do {                                                                           \
+        const T *row = (const T *)row_v;                                           \
+        for (int x = 0; x < dw; x++) {                                             \
+            const float *w = ax->w + (size_t)x * (size_t)ax->k;                    \
+            const T *p = row + (size_t)ax->start[x] * (size_t)c;                   \
+            const int n = ax->n[x];                                                \
+            if (c == 3) {                                                          \
+                float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;                             \
+                for (int t = 0; t < n; t++, p += 3) {                              \
+                    a0 += w[t] * (float)p[0];                                      \
+                    a1 += w[t] * (float)p[1];                                      \
+                    a2 += w[t] * (float)p[2];                                      \
+                }                                                                  \
+                out[3 * x] = a0;                                                   \
+                out[3 * x + 1] = a1;                                               \
+                out[3 * x + 2] = a2;                                               \
+                continue;                                                          \
+            }                                                                      \
+            for (int ch = 0; ch < c; ch++) {                                       \
+                float acc = 0.0f;                                                  \
+                for (int t = 0; t < n; t++) {                                      \
+                    acc += w[t] * (float)p[t * c + ch];                            \
+                }                                                                  \
+                out[x * c + ch] = acc;                                             \
+            }                                                                      \
+        }                                                                          \
+    } while (0)
+
+static void filter_span(float *out, const void *row_v, bool is_u8, int c, const axis *ax, int dw)
+{
+    if (is_u8) {
+        FILTER_ROW(uint8_t);
+    } else {
+        FILTER_ROW(float);
+    }
+}
+
 static void filter_row(float *out, const plane *s, int y, const axis *ax, int dw)
 {
-    const int c = s->c;
-    if (s->is_u8) {
-        const uint8_t *row = (const uint8_t *)s->src + (size_t)y * s->stride;
-        for (int x = 0; x < dw; x++) {
-            const float *w = ax->w + (size_t)x * (size_t)ax->k;
-            const uint8_t *p = row + (size_t)ax->start[x] * (size_t)c;
-            for (int ch = 0; ch < c; ch++) {
-                float acc = 0.0f;
-                for (int t = 0; t < ax->n[x]; t++) {
-                    acc += w[t] * (float)p[t * c + ch];
-                }
-                out[x * c + ch] = acc;
-            }
-        }
-    } else {
-        const float *row = (const float *)s->src + (size_t)y * s->stride;
-        for (int x = 0; x < dw; x++) {
-            const float *w = ax->w + (size_t)x * (size_t)ax->k;
-            const float *p = row + (size_t)ax->start[x] * (size_t)c;
-            for (int ch = 0; ch < c; ch++) {
-                float acc = 0.0f;
-                for (int t = 0; t < ax->n[x]; t++) {
-                    acc += w[t] * p[t * c + ch];
-                }
-                out[x * c + ch] = acc;
-            }
+    const size_t esize = s->is_u8 ? 1 : sizeof(float);
+    filter_span(out, (const char *)s->src + (size_t)y * s->stride * esize, s->is_u8, s->c, ax, dw);
+}
+
+// y += a * x over n samples, in blocks of a fixed 16 (-O2 vectorises only loops of a known trip
+// count, and only without possible aliasing).
+static void axpy_u8(float *restrict y, const uint8_t *restrict x, float a, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (size_t k = 0; k < 16; k++) {
+            y[i + k] += a * (float)x[i + k];
         }
     }
+    for (; i < n; i++) {
+        y[i] += a * (float)x[i];
+    }
+}
+
+static void axpy_f32(float *restrict y, const float *restrict x, float a, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (size_t k = 0; k < 16; k++) {
+            y[i + k] += a * x[i + k];
+        }
+    }
+    for (; i < n; i++) {
+        y[i] += a * x[i];
+    }
+}
+
+// Vertical pass of output row y over the whole source width: the weighted sum of the source rows
+// it reads, into vrow (s->w * c floats).
+static void filter_column(float *vrow, const plane *s, int y, const axis *ay)
+{
+    const size_t n = (size_t)s->w * (size_t)s->c;
+    const float *wy = ay->w + (size_t)y * (size_t)ay->k;
+    memset(vrow, 0, n * sizeof *vrow);
+    for (int t = 0; t < ay->n[y]; t++) {
+        const size_t r = (size_t)(ay->start[y] + t);
+        const float wt = wy[t];
+        if (s->is_u8) {
+            axpy_u8(vrow, (const uint8_t *)s->src + r * s->stride, wt, n);
+        } else {
+            axpy_f32(vrow, (const float *)s->src + r * s->stride, wt, n);
+        }
+    }
+}
+
+// Store one finished output row.
+static void store_row(const plane *d, int y, const float *acc, size_t row_n)
+{
+    if (d->is_u8) {
+        uint8_t *o = (uint8_t *)d->dst + (size_t)y * d->stride;
+        for (size_t i = 0; i < row_n; i++) {
+            float v = acc[i] + 0.5f;
+            o[i] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
+        }
+    } else {
+        memcpy((float *)d->dst + (size_t)y * d->stride, acc, row_n * sizeof *acc);
+    }
+}
+
+// Vertical pass first, then one horizontal pass per output row: cheaper than filtering every
+// source row horizontally when the image shrinks a lot vertically (a 1080p frame letterboxed
+// to 256: 144 horizontal passes instead of 1080).
+static dfd_status resize_columns_first(const plane *d, const plane *s, const axis *ax,
+                                       const axis *ay)
+{
+    const size_t row_n = (size_t)d->w * (size_t)d->c;
+    float *vrow = dfd_malloc((size_t)s->w * (size_t)s->c * sizeof *vrow);
+    float *acc = dfd_malloc(row_n * sizeof *acc);
+    if (!vrow || !acc) {
+        dfd_free(vrow);
+        dfd_free(acc);
+        return DFD_ERR_NOMEM;
+    }
+    for (int y = 0; y < d->h; y++) {
+        filter_column(vrow, s, y, ay);
+        filter_span(acc, vrow, false, s->c, ax, d->w);
+        store_row(d, y, acc, row_n);
+    }
+    dfd_free(vrow);
+    dfd_free(acc);
+    return DFD_OK;
+}
+
+// Cost of the two orders in multiply-adds: rows first filters every source row horizontally,
+// columns first filters every output row vertically across the whole source width. The
+// vertical pass runs over contiguous samples and vectorises; the horizontal one gathers taps
+// per output sample and does not, so its multiply-adds count four times (measured: a 1080p
+// letterbox to 256 took 4 ms rows first, where both orders have the same multiply-adds).
+static bool columns_first_is_cheaper(const plane *d, const plane *s, const axis *ax,
+                                     const axis *ay)
+{
+    const double h_cost = 4.0;
+    const double rows_first = h_cost * s->h * d->w * ax->k + (double)d->h * d->w * ay->k;
+    const double columns_first = (double)d->h * s->w * ay->k + h_cost * d->h * d->w * ax->k;
+    return columns_first < rows_first;
 }
 
 static dfd_status resize_planes(plane *d, const plane *s, dfd_resize_mode mode)
@@ -158,6 +270,12 @@ static dfd_status resize_planes(plane *d, const plane *s, dfd_resize_mode mode)
     st = axis_build(&ay, s->h, d->h, mode);
     if (st) {
         axis_free(&ax);
+        return st;
+    }
+    if (columns_first_is_cheaper(d, s, &ax, &ay)) {
+        st = resize_columns_first(d, s, &ax, &ay);
+        axis_free(&ax);
+        axis_free(&ay);
         return st;
     }
     // Ring of ay.k horizontally filtered rows: source row r lives in slot r % ay.k. The rows one
@@ -189,20 +307,9 @@ static dfd_status resize_planes(plane *d, const plane *s, dfd_resize_mode mode)
                 filter_row(hrow, s, r, &ax, d->w);
                 slot_row[slot] = r;
             }
-            const float wt = wy[t];
-            for (size_t i = 0; i < row_n; i++) {
-                acc[i] += wt * hrow[i];
-            }
+            axpy_f32(acc, hrow, wy[t], row_n);
         }
-        if (d->is_u8) {
-            uint8_t *o = (uint8_t *)d->dst + (size_t)y * d->stride;
-            for (size_t i = 0; i < row_n; i++) {
-                float v = acc[i] + 0.5f;
-                o[i] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
-            }
-        } else {
-            memcpy((float *)d->dst + (size_t)y * d->stride, acc, row_n * sizeof *acc);
-        }
+        store_row(d, y, acc, row_n);
     }
 done:
     dfd_free(ring);

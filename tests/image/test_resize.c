@@ -220,6 +220,30 @@ static void test_area_preserves_total_mass_for_fractional_factors(void)
     }
 }
 
+// The letterbox of a 1080p frame (the detector's first pass on every sampled frame) takes the
+// columns-first path: it must still be the exact area mean, in every channel.
+static void test_area_letterbox_of_a_1080p_frame_matches_the_reference(void)
+{
+    dfd_image src, dst;
+    CHECK_OK(dfd_image_alloc(&src, 1920, 1080, 3));
+    fill_pattern(&src, 5);
+    CHECK_OK(dfd_image_alloc(&dst, 256, 144, 3));
+    CHECK_OK(dfd_image_resize(&dst, &src, DFD_RESIZE_AREA));
+    int worst = 0;
+    for (int y = 0; y < dst.h; y += 3) {
+        for (int x = 0; x < dst.w; x++) {
+            for (int ch = 0; ch < 3; ch++) {
+                double r = ref_area(&src, dst.w, dst.h, x, y, ch);
+                int d = abs((int)dfd_image_px(&dst, x, y)[ch] - (int)lround(r));
+                worst = d > worst ? d : worst;
+            }
+        }
+    }
+    CHECK(worst <= 1);
+    dfd_image_free(&dst);
+    dfd_image_free(&src);
+}
+
 // ---- both modes ----
 
 static void test_constant_images_stay_constant_under_both_modes(void)
@@ -341,6 +365,8 @@ DFD_TEST_MAIN({ "bilinear_upscale_matches_hand_computed_values",
                 test_area_five_to_three_weights_fractional_coverage },
               { "area_preserves_total_mass_for_fractional_factors",
                 test_area_preserves_total_mass_for_fractional_factors },
+              { "area_letterbox_of_a_1080p_frame_matches_the_reference",
+                test_area_letterbox_of_a_1080p_frame_matches_the_reference },
               { "constant_images_stay_constant_under_both_modes",
                 test_constant_images_stay_constant_under_both_modes },
               { "same_size_resize_is_an_exact_copy", test_same_size_resize_is_an_exact_copy },
