@@ -114,33 +114,33 @@ typedef struct plane {
 // Horizontal pass of one row (u8 or float samples, c interleaved channels) into out (dw * c
 // floats). Three channels get their own loop: one pass over the taps with three sums instead of
 // three passes (the letterbox of every sampled frame runs through here).
-#define FILTER_ROW(T)                                                              \
-    do {                                                                           \
-        const T *row = (const T *)row_v;                                           \
-        for (int x = 0; x < dw; x++) {                                             \
-            const float *w = ax->w + (size_t)x * (size_t)ax->k;                    \
-            const T *p = row + (size_t)ax->start[x] * (size_t)c;                   \
-            const int n = ax->n[x];                                                \
-            if (c == 3) {                                                          \
-                float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;                             \
-                for (int t = 0; t < n; t++, p += 3) {                              \
-                    a0 += w[t] * (float)p[0];                                      \
-                    a1 += w[t] * (float)p[1];                                      \
-                    a2 += w[t] * (float)p[2];                                      \
-                }                                                                  \
-                out[3 * x] = a0;                                                   \
-                out[3 * x + 1] = a1;                                               \
-                out[3 * x + 2] = a2;                                               \
-                continue;                                                          \
-            }                                                                      \
-            for (int ch = 0; ch < c; ch++) {                                       \
-                float acc = 0.0f;                                                  \
-                for (int t = 0; t < n; t++) {                                      \
-                    acc += w[t] * (float)p[t * c + ch];                            \
-                }                                                                  \
-                out[x * c + ch] = acc;                                             \
-            }                                                                      \
-        }                                                                          \
+#define FILTER_ROW(T)                                            \
+    do {                                                         \
+        const T *row = (const T *)row_v;                         \
+        for (int x = 0; x < dw; x++) {                           \
+            const float *w = ax->w + (size_t)x * (size_t)ax->k;  \
+            const T *p = row + (size_t)ax->start[x] * (size_t)c; \
+            const int n = ax->n[x];                              \
+            if (c == 3) {                                        \
+                float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;           \
+                for (int t = 0; t < n; t++, p += 3) {            \
+                    a0 += w[t] * (float)p[0];                    \
+                    a1 += w[t] * (float)p[1];                    \
+                    a2 += w[t] * (float)p[2];                    \
+                }                                                \
+                out[3 * x] = a0;                                 \
+                out[3 * x + 1] = a1;                             \
+                out[3 * x + 2] = a2;                             \
+                continue;                                        \
+            }                                                    \
+            for (int ch = 0; ch < c; ch++) {                     \
+                float acc = 0.0f;                                \
+                for (int t = 0; t < n; t++) {                    \
+                    acc += w[t] * (float)p[t * c + ch];          \
+                }                                                \
+                out[x * c + ch] = acc;                           \
+            }                                                    \
+        }                                                        \
     } while (0)
 
 static void filter_span(float *out, const void *row_v, bool is_u8, int c, const axis *ax, int dw)
@@ -247,8 +247,7 @@ static dfd_status resize_columns_first(const plane *d, const plane *s, const axi
 // vertical pass runs over contiguous samples and vectorises; the horizontal one gathers taps
 // per output sample and does not, so its multiply-adds count four times (measured: a 1080p
 // letterbox to 256 took 4 ms rows first, where both orders have the same multiply-adds).
-static bool columns_first_is_cheaper(const plane *d, const plane *s, const axis *ax,
-                                     const axis *ay)
+static bool columns_first_is_cheaper(const plane *d, const plane *s, const axis *ax, const axis *ay)
 {
     const double h_cost = 4.0;
     const double rows_first = h_cost * s->h * d->w * ax->k + (double)d->h * d->w * ay->k;
