@@ -25,8 +25,10 @@ struct dfd_detector {
     const dfd_graph *graph;
     dfd_detector_opts opts;
     dfd_session *session;                   // batch = opts.batch
+    dfd_session *single;                    // batch 1, for the jobs short of a full batch
     int out_s16, out_s32, out_b16, out_b32; // output indices
     dfd_image square;                       // INPUT x INPUT letterbox scratch
+    size_t n_inputs;                        // network inputs run so far
 };
 
 dfd_detector_opts dfd_detector_opts_default(void)
@@ -46,6 +48,7 @@ void dfd_detector_free(dfd_detector *d)
         return;
     }
     dfd_session_free(d->session);
+    dfd_session_free(d->single);
     dfd_image_free(&d->square);
     dfd_free(d);
 }
@@ -81,6 +84,9 @@ dfd_status dfd_detector_create(dfd_detector **out, const dfd_graph *graph,
     dfd_session_opts so = dfd_session_opts_default();
     so.n_threads = o.n_threads;
     dfd_status st = dfd_session_create(&d->session, graph, o.batch, &so, err);
+    if (!st && o.batch > 1) {
+        st = dfd_session_create(&d->single, graph, 1, &so, err);
+    }
     if (!st && dfd_image_alloc(&d->square, INPUT, INPUT, 3) != DFD_OK) {
         st = dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
     }
@@ -90,6 +96,11 @@ dfd_status dfd_detector_create(dfd_detector **out, const dfd_graph *graph,
     }
     *out = d;
     return DFD_OK;
+}
+
+size_t dfd_detector_n_inputs(const dfd_detector *d)
+{
+    return d->n_inputs;
 }
 
 void dfd_frame_faces_free(dfd_frame_faces *f, size_t n)
@@ -302,29 +313,37 @@ static dfd_status add_candidates(pending *p, const dfd_detection *c, size_t n)
     return DFD_OK;
 }
 
-// Run the jobs in batches, adding what each finds to its frame's pending candidates.
+// Run the jobs in batches, adding what each finds to its frame's pending candidates. A batch
+// costs the same however many of its slots are filled, so the jobs short of a full batch run one
+// at a time (the zoom waves of dfd_detector_run_video have one job per run of frames).
 static dfd_status run_jobs(dfd_detector *d, const dfd_image *frames, const job *jobs, size_t n_jobs,
                            pending *pend, bool closer, dfd_error *err)
 {
-    const int B = d->opts.batch;
-    dfd_tensor *in = dfd_session_input(d->session, 0);
     const size_t per_item = (size_t)INPUT * INPUT * 3;
-    for (size_t j0 = 0; j0 < n_jobs; j0 += (size_t)B) {
-        size_t nb = n_jobs - j0 < (size_t)B ? n_jobs - j0 : (size_t)B;
+    for (size_t j0 = 0; j0 < n_jobs;) {
+        size_t B = (size_t)d->opts.batch;
+        dfd_session *s = d->session;
+        if (n_jobs - j0 < B && d->single) {
+            B = 1;
+            s = d->single;
+        }
+        size_t nb = n_jobs - j0 < B ? n_jobs - j0 : B;
+        dfd_tensor *in = dfd_session_input(s, 0);
         for (size_t k = 0; k < nb; k++) {
             const job *jb = &jobs[j0 + k];
             if (fill_slot(d, in->data + k * per_item, &frames[jb->frame], &jb->rg) != DFD_OK) {
                 return dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
             }
         }
-        dfd_status st = dfd_session_run(d->session, err);
+        dfd_status st = dfd_session_run(s, err);
         if (st) {
             return st;
         }
-        const dfd_tensor *s16 = dfd_session_output(d->session, (size_t)d->out_s16);
-        const dfd_tensor *s32 = dfd_session_output(d->session, (size_t)d->out_s32);
-        const dfd_tensor *b16 = dfd_session_output(d->session, (size_t)d->out_b16);
-        const dfd_tensor *b32 = dfd_session_output(d->session, (size_t)d->out_b32);
+        d->n_inputs += nb;
+        const dfd_tensor *s16 = dfd_session_output(s, (size_t)d->out_s16);
+        const dfd_tensor *s32 = dfd_session_output(s, (size_t)d->out_s32);
+        const dfd_tensor *b16 = dfd_session_output(s, (size_t)d->out_b16);
+        const dfd_tensor *b32 = dfd_session_output(s, (size_t)d->out_b32);
         for (size_t k = 0; k < nb; k++) {
             const job *jb = &jobs[j0 + k];
             dfd_detection found[64];
@@ -340,6 +359,7 @@ static dfd_status run_jobs(dfd_detector *d, const dfd_image *frames, const job *
             }
             pend[jb->frame].n_from_pass += nf;
         }
+        j0 += nb;
     }
     return DFD_OK;
 }
@@ -386,6 +406,21 @@ static bool reliable(const dfd_detection *c, const dfd_image *f)
     return c->closer || input_side(c, f) >= RELIABLE_INPUT;
 }
 
+// The square of a closer look at a small find: the find ZOOM_INPUT pixels wide in the input.
+static region zoom_region(const dfd_detection *c)
+{
+    float side = fmaxf(fminf(c->x1 - c->x0, c->y1 - c->y0) * (float)INPUT / ZOOM_INPUT, ZOOM_INPUT);
+    float cx = (c->x0 + c->x1) / 2, cy = (c->y0 + c->y1) / 2;
+    return (region){ cx - side / 2, cy - side / 2, side };
+}
+
+// A find too small in the whole frame for its box to be trusted, which a zoom would enlarge.
+static bool needs_zoom(const dfd_detection *c, const dfd_image *f)
+{
+    float longest = (float)(f->w > f->h ? f->w : f->h);
+    return input_side(c, f) < RELIABLE_INPUT && zoom_region(c).side < longest;
+}
+
 // Final per-frame result: weighted NMS over everything found, minimum size, best first. Where
 // a closer pass ran, whole-frame candidates too small to be reliable are left out: the closer
 // look saw the same faces larger (or found they were not faces), and averaging in the coarse
@@ -430,16 +465,10 @@ static dfd_status finish_frame(dfd_frame_faces *out, pending *p, const dfd_detec
     return DFD_OK;
 }
 
-dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
-                            size_t n, dfd_error *err)
+// Every frame seen whole, small finds zoomed, faceless frames tiled (the header's procedure).
+static dfd_status detect_frames(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
+                                size_t n, dfd_error *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        out[i].faces = NULL;
-        out[i].n = 0;
-        if (frames[i].c != 3 || !frames[i].data) {
-            return dfd_error_set(err, DFD_ERR_INVALID, "face detector: frame %zu is not RGB", i);
-        }
-    }
     pending *pend = dfd_calloc(n ? n : 1, sizeof *pend);
     job *jobs = dfd_malloc((n ? n : 1) * MAX_TILES * sizeof *jobs);
     dfd_status st = DFD_OK;
@@ -459,16 +488,12 @@ dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_ima
     size_t n_zoom = 0;
     for (size_t i = 0; !st && d->opts.tiles && i < n; i++) {
         size_t nz = 0, n0 = pend[i].n;
-        float longest = (float)(frames[i].w > frames[i].h ? frames[i].w : frames[i].h);
         for (size_t k = 0; k < n0 && nz < MAX_ZOOMS; k++) {
             const dfd_detection *c = &pend[i].c[k];
-            float side = fminf(c->x1 - c->x0, c->y1 - c->y0) * (float)INPUT / ZOOM_INPUT;
-            if (input_side(c, &frames[i]) >= RELIABLE_INPUT || side >= longest) {
+            if (!needs_zoom(c, &frames[i])) {
                 continue;
             }
-            side = fmaxf(side, ZOOM_INPUT);
-            float cx = (c->x0 + c->x1) / 2, cy = (c->y0 + c->y1) / 2;
-            jobs[n_zoom++] = (job){ i, { cx - side / 2, cy - side / 2, side } };
+            jobs[n_zoom++] = (job){ i, zoom_region(c) };
             pend[i].closer = true;
             nz++;
         }
@@ -528,6 +553,165 @@ done:
     for (size_t i = 0; pend && i < n; i++) {
         dfd_free(pend[i].c);
     }
+    dfd_free(pend);
+    dfd_free(jobs);
+    if (st) {
+        dfd_frame_faces_free(out, n);
+    }
+    return st;
+}
+
+static dfd_status check_frames(dfd_frame_faces *out, const dfd_image *frames, size_t n,
+                               dfd_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i].faces = NULL;
+        out[i].n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (frames[i].c != 3 || !frames[i].data) {
+            return dfd_error_set(err, DFD_ERR_INVALID, "face detector: frame %zu is not RGB", i);
+        }
+    }
+    return DFD_OK;
+}
+
+dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
+                            size_t n, dfd_error *err)
+{
+    dfd_status st = check_frames(out, frames, n, err);
+    return st ? st : detect_frames(out, d, frames, n, err);
+}
+
+// ---- following small faces through consecutive frames ----
+
+// The whole procedure on the frames sel[0..n_sel), results into out at their positions.
+static dfd_status detect_subset(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
+                                const size_t *sel, size_t n_sel, dfd_error *err)
+{
+    if (n_sel == 0) {
+        return DFD_OK;
+    }
+    dfd_image *imgs = dfd_malloc(n_sel * sizeof *imgs);
+    dfd_frame_faces *res = dfd_malloc(n_sel * sizeof *res);
+    if (!imgs || !res) {
+        dfd_free(imgs);
+        dfd_free(res);
+        return dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
+    }
+    for (size_t k = 0; k < n_sel; k++) {
+        imgs[k] = frames[sel[k]];
+    }
+    dfd_status st = detect_frames(res, d, imgs, n_sel, err);
+    for (size_t k = 0; !st && k < n_sel; k++) {
+        out[sel[k]] = res[k];
+    }
+    dfd_free(imgs);
+    dfd_free(res);
+    return st;
+}
+
+// Whether the next frame can be seen through zooms around these faces alone: every face was
+// found by a closer look (its whole-frame find, if any, only told where to look) and a zoom
+// around it is still smaller than the frame.
+static bool followable(const dfd_frame_faces *f, const dfd_image *frame)
+{
+    const float longest = (float)(frame->w > frame->h ? frame->w : frame->h);
+    if (f->n == 0 || f->n > MAX_ZOOMS) {
+        return false;
+    }
+    for (size_t k = 0; k < f->n; k++) {
+        if (!f->faces[k].closer || zoom_region(&f->faces[k]).side >= longest) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// One wave: each frame whose predecessor is done and followable gets zooms around the
+// predecessor's faces (all such frames batched together). A frame that keeps every face is
+// done; one that loses a face is marked lost and left for the whole procedure. Returns the
+// number of frames tried (0: nothing left to follow).
+static dfd_status follow_wave(size_t *n_tried, dfd_frame_faces *out, dfd_detector *d,
+                              const dfd_image *frames, const int64_t *index, size_t n, bool *done,
+                              bool *lost, pending *pend, job *jobs, dfd_error *err)
+{
+    size_t n_jobs = 0;
+    *n_tried = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (done[i] || lost[i] || !done[i - 1] || index[i] != index[i - 1] + 1 ||
+            !followable(&out[i - 1], &frames[i - 1])) {
+            continue;
+        }
+        for (size_t k = 0; k < out[i - 1].n; k++) {
+            jobs[n_jobs++] = (job){ i, zoom_region(&out[i - 1].faces[k]) };
+        }
+        pend[i].closer = true;
+        (*n_tried)++;
+    }
+    dfd_status st = n_jobs ? run_jobs(d, frames, jobs, n_jobs, pend, true, err) : DFD_OK;
+    for (size_t i = 1; !st && i < n; i++) {
+        if (!pend[i].closer) {
+            continue;
+        }
+        if (finish_frame(&out[i], &pend[i], &d->opts, &frames[i]) != DFD_OK) {
+            st = dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
+        } else if (out[i].n >= out[i - 1].n) {
+            done[i] = true;
+        } else {
+            dfd_frame_faces_free(&out[i], 1);
+            lost[i] = true;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        dfd_free(pend[i].c);
+        memset(&pend[i], 0, sizeof pend[i]);
+    }
+    return st;
+}
+
+dfd_status dfd_detector_run_video(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
+                                  const int64_t *index, size_t n, dfd_error *err)
+{
+    dfd_status st = check_frames(out, frames, n, err);
+    if (st || !index || !d->opts.tiles || n < 2) {
+        return st ? st : detect_frames(out, d, frames, n, err);
+    }
+    size_t *sel = dfd_malloc(n * sizeof *sel), n_sel = 0;
+    bool *done = dfd_calloc(n, 2 * sizeof *done);
+    pending *pend = dfd_calloc(n, sizeof *pend);
+    job *jobs = dfd_malloc(n * MAX_ZOOMS * sizeof *jobs);
+    if (!sel || !done || !pend || !jobs) {
+        st = dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
+        goto done;
+    }
+    bool *lost = done + n;
+    // The first frame of every run of consecutive frames: the whole procedure.
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || index[i] != index[i - 1] + 1) {
+            sel[n_sel++] = i;
+            done[i] = true;
+        }
+    }
+    st = detect_subset(out, d, frames, sel, n_sel, err);
+    // The frames after them, one wave per position in the runs, while the faces stay small.
+    for (size_t tried = 1; !st && tried > 0;) {
+        st = follow_wave(&tried, out, d, frames, index, n, done, lost, pend, jobs, err);
+    }
+    // Everything else (faces large or absent, or lost by a zoom): the whole procedure, together,
+    // so faceless frames still share the tile probes.
+    n_sel = 0;
+    for (size_t i = 0; !st && i < n; i++) {
+        if (!done[i]) {
+            sel[n_sel++] = i;
+        }
+    }
+    if (!st) {
+        st = detect_subset(out, d, frames, sel, n_sel, err);
+    }
+done:
+    dfd_free(sel);
+    dfd_free(done);
     dfd_free(pend);
     dfd_free(jobs);
     if (st) {

@@ -198,6 +198,7 @@ char *dfd_face_result_json(const dfd_face_result *r, const dfd_frame_set *frames
         }
         cJSON_AddItemToArray(ids, io);
     }
+    cJSON_AddNumberToObject(root, "detector_inputs", (double)r->n_detector_inputs);
     cJSON *t = cJSON_AddObjectToObject(root, "timing_s");
     if (t) {
         cJSON_AddNumberToObject(t, "decode", round(seconds_decode * 1e4) / 1e4);

@@ -521,17 +521,23 @@ dfd_status dfd_faces_extract(dfd_face_result *out, dfd_face_engine *e, const dfd
     }
     dfd_frame_faces *ff = dfd_calloc(n, sizeof *ff);
     dfd_image *imgs = dfd_malloc(n * sizeof *imgs);
-    if (!ff || !imgs) {
+    int64_t *index = dfd_malloc(n * sizeof *index);
+    if (!ff || !imgs || !index) {
         dfd_free(ff);
         dfd_free(imgs);
+        dfd_free(index);
         return dfd_error_set(err, DFD_ERR_NOMEM, "face stage: out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         imgs[i] = frames->frames[i].image;
+        index[i] = frames->frames[i].index;
     }
     double t0 = dfd_now();
-    dfd_status st = dfd_detector_run(ff, e->det, imgs, n, err);
+    const size_t inputs0 = dfd_detector_n_inputs(e->det);
+    dfd_status st = dfd_detector_run_video(ff, e->det, imgs, index, n, err);
+    out->n_detector_inputs = dfd_detector_n_inputs(e->det) - inputs0;
     dfd_free(imgs);
+    dfd_free(index);
     out->seconds_detect = dfd_now() - t0;
     dfd_track *tracks = NULL;
     size_t n_tracks = 0, n_all = 0, n_small = 0;

@@ -519,6 +519,57 @@ static void test_faces_small_found_closer(void)
     check_small_face(1.0);
 }
 
+// Consecutive frames of a small face: after the first, a frame is seen only through a zoom
+// around the previous frame's face (one network input instead of two), with the same boxes as
+// the whole procedure on each frame. A frame where the zoom loses the face gets the whole
+// procedure, and the frames after it start over.
+static void test_faces_small_followed_through_zooms(void)
+{
+    if (!have_models()) {
+        TEST_SKIP("face models or astronaut.png absent (scripts/setup.sh fetches them)");
+    }
+    double m[4][6];
+    for (int k = 0; k < 4; k++) {
+        place(m[k], 1.0, 0, 1400 + 6 * k, 700);
+    }
+    dfd_frame_set set;
+    REQUIRE(make_frames(&set, 4, 1920, 1080, m) == DFD_OK);
+    dfd_face_opts o = dfd_face_opts_default();
+    dfd_face_result a, b;
+    CHECK_OK(extract(&a, &o, &set)); // display indices 0, 1, 2, 3
+    for (size_t k = 0; k < 4; k++) {
+        set.frames[k].index = 10 * (int64_t)k; // not consecutive: nothing to follow
+    }
+    CHECK_OK(extract(&b, &o, &set));
+    CHECK_EQ_INT(a.n_detector_inputs, 5); // whole + zoom, then one zoom per frame
+    CHECK_EQ_INT(b.n_detector_inputs, 8); // whole + zoom on every frame
+    REQUIRE(a.n_ids == 1 && b.n_ids == 1 && a.ids[0].n == 4 && b.ids[0].n == 4);
+    for (size_t k = 0; k < 4; k++) {
+        const dfd_detection *da = &a.ids[0].obs[k].det, *db = &b.ids[0].obs[k].det;
+        float ref[4], ga[4] = { da->x0, da->y0, da->x1, da->y1 };
+        map_box(ref, m[k]);
+        CHECK(da->closer);
+        CHECK(dfd_box_iou(da, db) >= 0.9f);
+        CHECK(iou4(ref, ga) >= 0.6f);
+    }
+    dfd_face_result_free(&a);
+    dfd_face_result_free(&b);
+    // Frame 2 without the face.
+    for (size_t k = 0; k < 4; k++) {
+        set.frames[k].index = (int64_t)k;
+    }
+    memset(set.frames[2].image.data, 128, set.frames[2].image.stride * 1080);
+    CHECK_OK(extract(&a, &o, &set));
+    CHECK_EQ_INT(a.n_frames_with_face, 3);
+    size_t count;
+    CHECK(obs_in_frame(&a, 2, &count) == NULL);
+    CHECK(obs_in_frame(&a, 3, &count) != NULL);
+    // 0: whole + zoom; 1: zoom; 2: the lost zoom, then whole + tiles; 3: whole + zoom.
+    CHECK(a.n_detector_inputs > 8);
+    dfd_face_result_free(&a);
+    free_frames(&set);
+}
+
 static void test_faces_too_small_and_none(void)
 {
     if (!have_models()) {
@@ -703,6 +754,7 @@ DFD_TEST_MAIN({ "decode_one_anchor", test_decode_one_anchor },
               { "track_gap_and_length", test_track_gap_and_length },
               { "faces_still", test_faces_still }, { "faces_turned", test_faces_turned },
               { "faces_small_found_closer", test_faces_small_found_closer },
+              { "faces_small_followed_through_zooms", test_faces_small_followed_through_zooms },
               { "faces_too_small_and_none", test_faces_too_small_and_none },
               { "faces_bad_input", test_faces_bad_input },
               { "faces_pan_clip", test_faces_pan_clip },

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dfdetect/image/image.h"
 #include "dfdetect/nn/graph.h"
@@ -69,6 +70,19 @@ void dfd_detector_free(dfd_detector *d); // accepts NULL
 // DFD_ERR_INVALID (a frame that is not RGB).
 dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
                             size_t n, dfd_error *err);
+
+// The same for the sampled frames of one video, in display order, with their display indices
+// (index[i]). The first frame of each run of consecutive indices gets the whole procedure; a
+// frame right after one whose faces were all small (each needed a zoom) is seen only through
+// zooms around those faces, one network input per face instead of the whole frame plus the
+// zooms. A frame where a zoom loses a face, and every frame after large or no faces, gets the
+// whole procedure. A face that enters mid-run, while the others are small, waits for the next
+// run's first frame. index NULL: as dfd_detector_run.
+dfd_status dfd_detector_run_video(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
+                                  const int64_t *index, size_t n, dfd_error *err);
+
+// Network inputs (whole frames, zooms, tiles) the detector has run since it was created.
+size_t dfd_detector_n_inputs(const dfd_detector *d);
 
 void dfd_frame_faces_free(dfd_frame_faces *f, size_t n); // frees n entries; accepts NULL
 

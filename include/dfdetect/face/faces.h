@@ -118,6 +118,7 @@ typedef struct dfd_face_result {
     size_t n_ids;
     size_t n_frames;           // frames looked at
     size_t n_frames_with_face; // frames where an identity has a face
+    size_t n_detector_inputs;  // network inputs the detector ran (frames, zooms, tiles)
     double seconds_detect, seconds_mesh, seconds_crop;
 } dfd_face_result;
 
