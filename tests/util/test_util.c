@@ -89,6 +89,40 @@ static void allocator_counts_live_bytes_and_aligns_blocks(void)
     CHECK(dfd_malloc(SIZE_MAX) == NULL);
 }
 
+// Big blocks are mapped, and freed ones are reused: a reused block comes back aligned, and
+// zeroed when zero is asked for, whatever the previous owner wrote.
+static void big_blocks_are_reused_and_zeroed_on_request(void)
+{
+    const size_t n = (size_t)6 << 20, base = dfd_alloc_bytes_in_use();
+    unsigned char *a = dfd_aligned_alloc(n);
+    REQUIRE(a);
+    CHECK_EQ_INT((uintptr_t)a % DFD_ALIGN, 0);
+    memset(a, 0xab, n);
+    const uintptr_t a_at = (uintptr_t)a;
+    dfd_aligned_free(a);
+    CHECK_EQ_INT(dfd_alloc_bytes_in_use(), base);
+    unsigned char *b = dfd_aligned_calloc(n);
+    REQUIRE(b);
+    CHECK((uintptr_t)b == a_at); // the same mapping, kept
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        nonzero += b[i] != 0;
+    }
+    CHECK_EQ_INT(nonzero, 0);
+    memset(b, 0xcd, n);
+    // Many blocks of another size evict it without leaking or failing.
+    void *more[66]; // more than the cache keeps
+    for (size_t k = 0; k < 66; k++) {
+        more[k] = dfd_aligned_alloc(((size_t)4 << 20) + 4096 * k);
+        REQUIRE(more[k]);
+    }
+    for (size_t k = 0; k < 66; k++) {
+        dfd_aligned_free(more[k]);
+    }
+    dfd_aligned_free(b);
+    CHECK_EQ_INT(dfd_alloc_bytes_in_use(), base);
+}
+
 static void fault_injection_fails_exactly_the_nth_allocation(void)
 {
     dfd_alloc_fail_after(2);
@@ -351,6 +385,8 @@ DFD_TEST_MAIN({ "error_messages_carry_the_status_and_errno_text",
                 error_messages_carry_the_status_and_errno_text },
               { "allocator_counts_live_bytes_and_aligns_blocks",
                 allocator_counts_live_bytes_and_aligns_blocks },
+              { "big_blocks_are_reused_and_zeroed_on_request",
+                big_blocks_are_reused_and_zeroed_on_request },
               { "fault_injection_fails_exactly_the_nth_allocation",
                 fault_injection_fails_exactly_the_nth_allocation },
               { "size_math_detects_overflow", size_math_detects_overflow },
