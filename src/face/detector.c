@@ -465,9 +465,10 @@ static dfd_status finish_frame(dfd_frame_faces *out, pending *p, const dfd_detec
     return DFD_OK;
 }
 
-// Every frame seen whole, small finds zoomed, faceless frames tiled (the header's procedure).
+// Every frame seen whole, small finds zoomed, faceless frames tiled unless `tiles` is false (the
+// header's procedure).
 static dfd_status detect_frames(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
-                                size_t n, dfd_error *err)
+                                size_t n, bool tiles, dfd_error *err)
 {
     pending *pend = dfd_calloc(n ? n : 1, sizeof *pend);
     job *jobs = dfd_malloc((n ? n : 1) * MAX_TILES * sizeof *jobs);
@@ -509,7 +510,7 @@ static dfd_status detect_frames(dfd_frame_faces *out, dfd_detector *d, const dfd
     if (!need) {
         st = st ? st : dfd_error_set(err, DFD_ERR_NOMEM, "face detector: out of memory");
     }
-    for (size_t i = 0; !st && d->opts.tiles && i < n; i++) {
+    for (size_t i = 0; !st && d->opts.tiles && tiles && i < n; i++) {
         bool found = false;
         for (size_t k = 0; k < pend[i].n; k++) {
             const dfd_detection *c = &pend[i].c[k];
@@ -580,14 +581,14 @@ dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_ima
                             size_t n, dfd_error *err)
 {
     dfd_status st = check_frames(out, frames, n, err);
-    return st ? st : detect_frames(out, d, frames, n, err);
+    return st ? st : detect_frames(out, d, frames, n, true, err);
 }
 
 // ---- following small faces through consecutive frames ----
 
 // The whole procedure on the frames sel[0..n_sel), results into out at their positions.
 static dfd_status detect_subset(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
-                                const size_t *sel, size_t n_sel, dfd_error *err)
+                                const size_t *sel, size_t n_sel, bool tiles, dfd_error *err)
 {
     if (n_sel == 0) {
         return DFD_OK;
@@ -602,7 +603,7 @@ static dfd_status detect_subset(dfd_frame_faces *out, dfd_detector *d, const dfd
     for (size_t k = 0; k < n_sel; k++) {
         imgs[k] = frames[sel[k]];
     }
-    dfd_status st = detect_frames(res, d, imgs, n_sel, err);
+    dfd_status st = detect_frames(res, d, imgs, n_sel, tiles, err);
     for (size_t k = 0; !st && k < n_sel; k++) {
         out[sel[k]] = res[k];
     }
@@ -675,7 +676,7 @@ dfd_status dfd_detector_run_video(dfd_frame_faces *out, dfd_detector *d, const d
 {
     dfd_status st = check_frames(out, frames, n, err);
     if (st || !index || !d->opts.tiles || n < 2) {
-        return st ? st : detect_frames(out, d, frames, n, err);
+        return st ? st : detect_frames(out, d, frames, n, true, err);
     }
     size_t *sel = dfd_malloc(n * sizeof *sel), n_sel = 0;
     bool *done = dfd_calloc(n, 2 * sizeof *done);
@@ -693,21 +694,25 @@ dfd_status dfd_detector_run_video(dfd_frame_faces *out, dfd_detector *d, const d
             done[i] = true;
         }
     }
-    st = detect_subset(out, d, frames, sel, n_sel, err);
+    st = detect_subset(out, d, frames, sel, n_sel, true, err);
     // The frames after them, one wave per position in the runs, while the faces stay small.
     for (size_t tried = 1; !st && tried > 0;) {
         st = follow_wave(&tried, out, d, frames, index, n, done, lost, pend, jobs, err);
     }
     // Everything else (faces large or absent, or lost by a zoom): the whole procedure, together,
-    // so faceless frames still share the tile probes.
-    n_sel = 0;
-    for (size_t i = 0; !st && i < n; i++) {
-        if (!done[i]) {
-            sel[n_sel++] = i;
+    // so faceless frames share the tile probes; but frames of a run whose first frame showed no
+    // face even in tiles are not tiled again (a face too small for the whole frame does not
+    // appear from one frame to the next).
+    for (int pass = 0; pass < 2 && !st; pass++) {
+        n_sel = 0;
+        for (size_t i = 0, head = 0; i < n; i++) {
+            head = index[i] == index[head] + (int64_t)(i - head) ? head : i;
+            bool tiled_in_vain = out[head].n == 0;
+            if (!done[i] && tiled_in_vain == (pass == 1)) {
+                sel[n_sel++] = i;
+            }
         }
-    }
-    if (!st) {
-        st = detect_subset(out, d, frames, sel, n_sel, err);
+        st = detect_subset(out, d, frames, sel, n_sel, pass == 0, err);
     }
 done:
     dfd_free(sel);

@@ -567,6 +567,20 @@ static void test_faces_small_followed_through_zooms(void)
     // 0: whole + zoom; 1: zoom; 2: the lost zoom, then whole + tiles; 3: whole + zoom.
     CHECK(a.n_detector_inputs > 8);
     dfd_face_result_free(&a);
+    // No face at all: the first frame of the run is tiled, the others only seen whole.
+    for (size_t k = 0; k < 4; k++) {
+        memset(set.frames[k].image.data, 128, set.frames[k].image.stride * 1080);
+    }
+    CHECK_OK(extract(&a, &o, &set));
+    CHECK_EQ_INT(a.outcome, DFD_NO_FACE_NONE_FOUND);
+    CHECK(a.n_detector_inputs > 4 && a.n_detector_inputs <= 4 + 16); // 16: at most one tiling
+    for (size_t k = 0; k < 4; k++) {
+        set.frames[k].index = 10 * (int64_t)k;
+    }
+    CHECK_OK(extract(&b, &o, &set));
+    CHECK(b.n_detector_inputs >= 4 + 4 * (a.n_detector_inputs - 4)); // each frame tiled
+    dfd_face_result_free(&a);
+    dfd_face_result_free(&b);
     free_frames(&set);
 }
 

@@ -76,8 +76,10 @@ dfd_status dfd_detector_run(dfd_frame_faces *out, dfd_detector *d, const dfd_ima
 // frame right after one whose faces were all small (each needed a zoom) is seen only through
 // zooms around those faces, one network input per face instead of the whole frame plus the
 // zooms. A frame where a zoom loses a face, and every frame after large or no faces, gets the
-// whole procedure. A face that enters mid-run, while the others are small, waits for the next
-// run's first frame. index NULL: as dfd_detector_run.
+// whole procedure, except that a run whose first frame showed no face even in tiles is not
+// tiled again. A face that enters mid-run, while the others are small, or too small for the
+// whole frame after a faceless first frame, waits for the next run's first frame.
+// index NULL: as dfd_detector_run.
 dfd_status dfd_detector_run_video(dfd_frame_faces *out, dfd_detector *d, const dfd_image *frames,
                                   const int64_t *index, size_t n, dfd_error *err);
 
