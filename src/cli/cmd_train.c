@@ -40,6 +40,7 @@ static const char train_help[] =
     "  --lr X            AdamW learning rate (1e-3)\n"
     "  --weight-decay X  AdamW decoupled weight decay (1e-2)\n"
     "  --dropout X       the head's dropout, 0 <= X < 1 (0.3)\n"
+    "  --input-dropout X dropout on the embeddings entering the head, 0 <= X < 1 (0)\n"
     "  --balance X       with several --data: repeat the items of the smaller datasets in each\n"
     "                    epoch, (largest / own size) ^ X times (0: none, the default; 1: every\n"
     "                    dataset weighs the same)\n"
@@ -161,7 +162,7 @@ static int run_train(int argc, char **argv)
     cli_strings data = { .n = 0 };
     const char *out = NULL, *lr_s = NULL, *val_s = NULL, *seed_s = NULL, *blr_s = NULL,
                *aug_s = NULL, *sampling_s = NULL, *images_s = NULL, *margin_s = NULL, *wd_s = NULL,
-               *drop_s = NULL, *bal_s = NULL;
+               *drop_s = NULL, *idrop_s = NULL, *bal_s = NULL;
     dfd_head_train_opts o = dfd_head_train_opts_default();
     const cli_opt opts[] = {
         { "data", CLI_STRINGS, &data, 0, 0 },
@@ -176,6 +177,7 @@ static int run_train(int argc, char **argv)
         { "lr", CLI_STRING, &lr_s, 0, 0 },
         { "weight-decay", CLI_STRING, &wd_s, 0, 0 },
         { "dropout", CLI_STRING, &drop_s, 0, 0 },
+        { "input-dropout", CLI_STRING, &idrop_s, 0, 0 },
         { "balance", CLI_STRING, &bal_s, 0, 0 },
         { "val-split", CLI_STRING, &val_s, 0, 0 },
         { "patience", CLI_INT, &o.patience, 1, 100000 },
@@ -234,6 +236,13 @@ static int run_train(int argc, char **argv)
             return CLI_USAGE;
         }
         o.dropout = (float)v;
+    }
+    if (idrop_s) {
+        if (!parse_num(idrop_s, -1e-30, 1, &v)) {
+            cli_error("train: --input-dropout wants a number in [0, 1), not '%s'", idrop_s);
+            return CLI_USAGE;
+        }
+        o.input_dropout = (float)v;
     }
     if (bal_s) {
         if (!parse_num(bal_s, -1e-30, 4.000001, &v)) {

@@ -26,6 +26,7 @@ struct dfd_head {
     float *z;     // [n*t][input_dim] standardised inputs
     float *a1;    // [n*t][fh] before relu
     float *h;     // [n*t][fh] after relu and dropout (the frame layer's and the RNN's input)
+    float *keep0; // [n*t][input_dim] input dropout scale, training only
     float *keep1; // [n*t][fh] dropout scale (0 or 1/(1-p)), training only
     float *fin;   // [n][D*H] final state(s) after dropout
     float *keep2; // [n][D*H]
@@ -93,6 +94,7 @@ void dfd_head_free(dfd_head *h)
     dfd_free(h->z);
     dfd_free(h->a1);
     dfd_free(h->h);
+    dfd_free(h->keep0);
     dfd_free(h->keep1);
     dfd_free(h->fin);
     dfd_free(h->keep2);
@@ -130,7 +132,7 @@ dfd_status dfd_head_create(dfd_head **out, const dfd_head_opts *opts, dfd_error 
     dfd_head_opts o = opts ? *opts : dfd_head_opts_default();
     if (o.input_dim < 1 || o.input_dim > 65536 || o.frame_hidden < 1 || o.frame_hidden > 65536 ||
         o.hidden < 1 || o.hidden > 8192 || o.layers < 1 || o.layers > 16 ||
-        !(o.dropout >= 0 && o.dropout < 1)) {
+        !(o.dropout >= 0 && o.dropout < 1) || !(o.input_dropout >= 0 && o.input_dropout < 1)) {
         return dfd_error_set(err, DFD_ERR_INVALID, "head: invalid options");
     }
     dfd_head *h = dfd_calloc(1, sizeof *h);
@@ -235,7 +237,8 @@ static dfd_status ensure(dfd_head *h, int n, int t)
     const size_t fin = (size_t)h->dirs * (size_t)h->o.hidden;
     if (rows > h->cap_rows) {
         if (grow(&h->z, rows * (size_t)h->o.input_dim) || grow(&h->a1, rows * fh) ||
-            grow(&h->h, rows * fh) || grow(&h->keep1, rows * fh)) {
+            grow(&h->h, rows * fh) || grow(&h->keep1, rows * fh) ||
+            grow(&h->keep0, rows * (size_t)h->o.input_dim)) {
             return DFD_ERR_NOMEM;
         }
         h->cap_rows = rows;
@@ -291,6 +294,12 @@ dfd_status dfd_head_forward(dfd_head *h, float *frame_logits, float *seq_logits,
     for (size_t r = 0; r < rows; r++) {
         for (size_t i = 0; i < in; i++) {
             h->z[r * in + i] = (feats[r * in + i] - h->norm_mean.value[i]) / h->norm_std.value[i];
+        }
+    }
+    if (h->training && h->o.input_dropout > 0) {
+        fill_keep(h->keep0, rows * in, h->o.input_dropout, seed, 0);
+        for (size_t i = 0; i < rows * in; i++) {
+            h->z[i] *= h->keep0[i];
         }
     }
     dfd_linear_forward(h->a1, &h->fc1, h->z, rows);
@@ -397,9 +406,11 @@ dfd_status dfd_head_backward(dfd_head *h, float *d_feats, const float *d_frame, 
             goto done;
         }
         dfd_linear_backward(dz, &h->fc1, h->z, d_h, rows);
+        const bool drop_in = h->training && h->o.input_dropout > 0;
         for (size_t r = 0; r < rows; r++) {
             for (size_t i = 0; i < in; i++) {
-                d_feats[r * in + i] += dz[r * in + i] / h->norm_std.value[i];
+                const float g = drop_in ? dz[r * in + i] * h->keep0[r * in + i] : dz[r * in + i];
+                d_feats[r * in + i] += g / h->norm_std.value[i];
             }
         }
         dfd_free(dz);

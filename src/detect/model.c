@@ -71,6 +71,7 @@ static char *arch_json(const dfd_detector_model *m)
     cJSON_AddNumberToObject(h, "hidden", o->hidden);
     cJSON_AddNumberToObject(h, "layers", o->layers);
     cJSON_AddNumberToObject(h, "dropout", (double)o->dropout);
+    cJSON_AddNumberToObject(h, "input_dropout", (double)o->input_dropout);
     cJSON_AddItemToObject(a, "head", h);
     char *s = cJSON_PrintUnformatted(a);
     cJSON_Delete(a);
@@ -194,6 +195,13 @@ static bool parse_settings(dfd_detector_model *m, dfd_head_opts *ho, const cJSON
     ho->hidden = (int)hid;
     ho->layers = (int)lay;
     ho->dropout = (float)drop;
+    double idrop = 0; // absent in models written before input dropout existed
+    if (cJSON_GetObjectItemCaseSensitive(h, "input_dropout") &&
+        (!get_num(&idrop, h, "input_dropout") || !(idrop >= 0 && idrop < 1))) {
+        *what = "architecture.head";
+        return false;
+    }
+    ho->input_dropout = (float)idrop;
     if (!input || strcmp(input, INPUT_CONVENT) != 0 || !get_num(&crop, p, "crop_size") ||
         !int_in(crop, 16, 1024) || !get_num(&margin, p, "margin") ||
         !(margin >= 1 && margin <= 4) || !get_num(&frames, p, "frames") ||

@@ -615,6 +615,7 @@ static dfd_status setup(trainer *t, dfd_error *err)
     ho.seed = o->seed;
     ho.n_threads = o->n_threads;
     ho.dropout = o->dropout;
+    ho.input_dropout = o->input_dropout;
     dfd_status st = dfd_head_arch_parse(&ho, o->arch ? o->arch : "gru");
     if (st) {
         return dfd_error_set(err, st, "train: unknown --arch '%s' (gru, lstm, bilstm)", o->arch);
@@ -747,11 +748,12 @@ static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
 {
     if (o->frames < 1 || o->frames > 1024 || o->epochs < 1 || o->batch < 1 || o->patience < 1 ||
         !(o->lr > 0) || !(o->val_split > 0 && o->val_split < 1) || !(o->weight_decay >= 0) ||
-        !(o->dropout >= 0 && o->dropout < 1) || !(o->balance >= 0 && o->balance <= 4)) {
+        !(o->dropout >= 0 && o->dropout < 1) || !(o->input_dropout >= 0 && o->input_dropout < 1) ||
+        !(o->balance >= 0 && o->balance <= 4)) {
         return dfd_error_set(err, DFD_ERR_INVALID,
                              "train: options out of range (frames 1..1024, epochs, batch and "
                              "patience >= 1, lr > 0, 0 < val split < 1, weight decay >= 0, "
-                             "0 <= dropout < 1, 0 <= balance <= 4)");
+                             "0 <= dropouts < 1, 0 <= balance <= 4)");
     }
     if (!(o->margin >= 1 && o->margin <= 4) || (unsigned)o->images > DFD_IMAGE_FACES_WHOLE ||
         (o->sampling != DFD_SAMPLING_UNIFORM && o->sampling != DFD_SAMPLING_BURSTS)) {
@@ -809,6 +811,7 @@ static char *training_json(const trainer *t, const dfd_head_train_result *r)
     cJSON_AddNumberToObject(j, "lr", (double)o->lr);
     cJSON_AddNumberToObject(j, "weight_decay", (double)o->weight_decay);
     cJSON_AddNumberToObject(j, "dropout", (double)o->dropout);
+    cJSON_AddNumberToObject(j, "input_dropout", (double)o->input_dropout);
     cJSON_AddNumberToObject(j, "balance", (double)o->balance);
     cJSON_AddNumberToObject(j, "val_split", o->val_split);
     cJSON_AddNumberToObject(j, "patience", o->patience);

@@ -33,6 +33,7 @@ static dfd_detector_model *make_model(void)
     o.frame_hidden = 6;
     o.hidden = 4;
     o.seed = 5;
+    o.input_dropout = 0.25f;
     dfd_head_arch_parse(&o, "bilstm");
     dfd_error err;
     if (!m || dfd_head_create(&m->head, &o, &err)) {
@@ -90,6 +91,7 @@ static void test_round_trip(void)
     outputs(f1, s1, l->head);
     CHECK(memcmp(f0, f1, sizeof f0) == 0 && memcmp(s0, s1, sizeof s0) == 0);
     CHECK(strcmp(dfd_head_arch_name(dfd_head_opts_of(l->head)), "bilstm") == 0);
+    CHECK(dfd_head_opts_of(l->head)->input_dropout == 0.25f);
     CHECK_EQ_INT(l->prep.frames, 16);
     CHECK_EQ_INT(l->prep.sampling.kind, DFD_SAMPLING_UNIFORM);
     CHECK_EQ_INT(l->prep.images, DFD_IMAGE_FACES_WHOLE);

@@ -46,13 +46,14 @@ static double numeric(float *v, dfd_head *h, const float *x, const float *rf, co
     return (up - down) / (2 * (double)eps);
 }
 
-static void check_gradients(const char *arch)
+static void check_gradients(const char *arch, float input_dropout)
 {
     dfd_head_opts o = dfd_head_opts_default();
     o.input_dim = GIN;
     o.frame_hidden = 5;
     o.hidden = 3;
     o.dropout = 0.25f;
+    o.input_dropout = input_dropout;
     o.n_threads = 1;
     REQUIRE(dfd_head_arch_parse(&o, arch) == DFD_OK);
     dfd_head *h;
@@ -111,12 +112,12 @@ static void check_gradients(const char *arch)
 
 static void test_gradients_gru(void)
 {
-    check_gradients("gru");
+    check_gradients("gru", 0.3f); // input dropout too
 }
 
 static void test_gradients_bilstm(void)
 {
-    check_gradients("bilstm");
+    check_gradients("bilstm", 0);
 }
 
 static void test_invalid(void)
@@ -126,6 +127,9 @@ static void test_invalid(void)
     dfd_error err;
     CHECK(dfd_head_arch_parse(&o, "transformer") == DFD_ERR_INVALID);
     o.dropout = 1;
+    CHECK(dfd_head_create(&h, &o, &err) == DFD_ERR_INVALID);
+    o = dfd_head_opts_default();
+    o.input_dropout = -0.1f;
     CHECK(dfd_head_create(&h, &o, &err) == DFD_ERR_INVALID);
     o = dfd_head_opts_default();
     o.input_dim = 4;

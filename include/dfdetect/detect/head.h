@@ -2,7 +2,7 @@
 // frame and a logit for the whole sequence.
 //
 //   e_t [1024] -> standardise (mean/std fitted on the training set) -> z_t
-//   h_t = dropout(relu(W1 z_t + b1))                 [frame_hidden]   "head/fc1"
+//   h_t = dropout(relu(W1 dropout_in(z_t) + b1))     [frame_hidden]   "head/fc1"
 //   frame logit f_t = w2 . h_t + b2                                   "head/frame"
 //   GRU/LSTM over h_1..h_T (masks by length) -> final state(s) at the true length
 //   sequence logit s = w3 . dropout(final) + b3                       "head/seq"
@@ -25,15 +25,16 @@
 #include "dfdetect/util/status.h"
 
 typedef struct dfd_head_opts {
-    int input_dim;      // embedding size (1024 for faceres)
-    int frame_hidden;   // width of the shared per-frame layer (256)
-    dfd_rnn_cell cell;  // GRU (default) or LSTM
-    bool bidirectional; // BiLSTM / BiGRU
-    int hidden;         // recurrent state size (64)
-    int layers;         // stacked recurrent layers (1)
-    float dropout;      // on the shared layer and on the final state, training only (0.3)
-    uint64_t seed;      // initial weights
-    int n_threads;      // threads of the recurrent kernels (0: OpenMP's default)
+    int input_dim;       // embedding size (1024 for faceres)
+    int frame_hidden;    // width of the shared per-frame layer (256)
+    dfd_rnn_cell cell;   // GRU (default) or LSTM
+    bool bidirectional;  // BiLSTM / BiGRU
+    int hidden;          // recurrent state size (64)
+    int layers;          // stacked recurrent layers (1)
+    float dropout;       // on the shared layer and on the final state, training only (0.3)
+    float input_dropout; // on the standardised embeddings, training only (0)
+    uint64_t seed;       // initial weights
+    int n_threads;       // threads of the recurrent kernels (0: OpenMP's default)
 } dfd_head_opts;
 
 dfd_head_opts dfd_head_opts_default(void);
@@ -44,7 +45,7 @@ const char *dfd_head_arch_name(const dfd_head_opts *o);
 
 typedef struct dfd_head dfd_head;
 
-// Errors: DFD_ERR_INVALID (a size out of range, dropout outside [0, 1)), DFD_ERR_NOMEM.
+// Errors: DFD_ERR_INVALID (a size out of range, a dropout outside [0, 1)), DFD_ERR_NOMEM.
 dfd_status dfd_head_create(dfd_head **out, const dfd_head_opts *opts, dfd_error *err);
 void dfd_head_free(dfd_head *h); // accepts NULL
 const dfd_head_opts *dfd_head_opts_of(const dfd_head *h);

@@ -35,6 +35,7 @@ typedef struct dfd_head_train_opts {
     float lr;                   // AdamW learning rate (1e-3)
     float weight_decay;         // AdamW decoupled weight decay (1e-2)
     float dropout;              // the head's dropout, 0 <= d < 1 (0.3)
+    float input_dropout;        // dropout on the standardised embeddings, 0 <= d < 1 (0)
     double val_split;           // validation share, 0 < v < 1 (0.2)
     int cv_folds, cv_fold;      // cv_folds > 0: hold out fold cv_fold of a grouped k-fold
                                 // (data/split.h dfd_split_holdout); 0: no held-out part (default)
