@@ -80,6 +80,23 @@ static bool parse_num(const char *s, double lo, double hi, double *out)
     return true;
 }
 
+// An optional number option: unset (NULL) leaves *out alone; otherwise it must parse and lie
+// strictly between lo and hi, or the one-line error names the option and its range.
+static bool float_opt(float *out, const char *s, const char *name, double lo, double hi,
+                      const char *range)
+{
+    double v;
+    if (!s) {
+        return true;
+    }
+    if (!parse_num(s, lo, hi, &v)) {
+        cli_error("train: --%s wants a number %s, not '%s'", name, range, s);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
 typedef struct train_progress {
     bool on;
     const char *stage;
@@ -200,63 +217,34 @@ static int run_train(int argc, char **argv)
     if (rc || help) {
         return rc;
     }
-    double v;
     if (!data.n || !out) {
         cli_error("train: --data D and --out MODEL are required (see dfdetect train --help)");
         return CLI_USAGE;
     }
-    if (lr_s) {
-        if (!parse_num(lr_s, 0, 10, &v)) {
-            cli_error("train: --lr wants a number in (0, 10), not '%s'", lr_s);
-            return CLI_USAGE;
-        }
-        o.lr = (float)v;
+    if (!float_opt(&o.lr, lr_s, "lr", 0, 10, "in (0, 10)")) {
+        return CLI_USAGE;
     }
-    if (blr_s) {
-        if (!parse_num(blr_s, 0, 10, &v)) {
-            cli_error("train: --backbone-lr wants a number in (0, 10), not '%s'", blr_s);
-            return CLI_USAGE;
-        }
-        o.backbone_lr = (float)v;
+    if (!float_opt(&o.backbone_lr, blr_s, "backbone-lr", 0, 10, "in (0, 10)")) {
+        return CLI_USAGE;
     }
     if (sampling_s && dfd_sampling_parse(&o.sampling, sampling_s) != DFD_OK) {
         cli_error("train: --sampling wants bursts or uniform, not '%s'", sampling_s);
         return CLI_USAGE;
     }
-    if (wd_s) {
-        if (!parse_num(wd_s, -1e-30, 1e6, &v)) {
-            cli_error("train: --weight-decay wants a number >= 0, not '%s'", wd_s);
-            return CLI_USAGE;
-        }
-        o.weight_decay = (float)v;
+    if (!float_opt(&o.weight_decay, wd_s, "weight-decay", -1e-30, 1e6, ">= 0")) {
+        return CLI_USAGE;
     }
-    if (drop_s) {
-        if (!parse_num(drop_s, -1e-30, 1, &v)) {
-            cli_error("train: --dropout wants a number in [0, 1), not '%s'", drop_s);
-            return CLI_USAGE;
-        }
-        o.dropout = (float)v;
+    if (!float_opt(&o.dropout, drop_s, "dropout", -1e-30, 1, "in [0, 1)")) {
+        return CLI_USAGE;
     }
-    if (idrop_s) {
-        if (!parse_num(idrop_s, -1e-30, 1, &v)) {
-            cli_error("train: --input-dropout wants a number in [0, 1), not '%s'", idrop_s);
-            return CLI_USAGE;
-        }
-        o.input_dropout = (float)v;
+    if (!float_opt(&o.input_dropout, idrop_s, "input-dropout", -1e-30, 1, "in [0, 1)")) {
+        return CLI_USAGE;
     }
-    if (bal_s) {
-        if (!parse_num(bal_s, -1e-30, 4.000001, &v)) {
-            cli_error("train: --balance wants a number from 0 to 4, not '%s'", bal_s);
-            return CLI_USAGE;
-        }
-        o.balance = (float)v;
+    if (!float_opt(&o.balance, bal_s, "balance", -1e-30, 4.000001, "from 0 to 4")) {
+        return CLI_USAGE;
     }
-    if (margin_s) {
-        if (!parse_num(margin_s, 1, 4, &v)) {
-            cli_error("train: --margin wants a number in (1, 4), not '%s'", margin_s);
-            return CLI_USAGE;
-        }
-        o.margin = (float)v;
+    if (!float_opt(&o.margin, margin_s, "margin", 1, 4, "in (1, 4)")) {
+        return CLI_USAGE;
     }
     if (images_s && !dfd_image_faces_parse(&o.images, images_s)) {
         cli_error("train: --images wants detect_or_whole, detect or whole, not '%s'", images_s);

@@ -238,7 +238,7 @@ static dfd_status ensure(dfd_head *h, int n, int t)
     if (rows > h->cap_rows) {
         if (grow(&h->z, rows * (size_t)h->o.input_dim) || grow(&h->a1, rows * fh) ||
             grow(&h->h, rows * fh) || grow(&h->keep1, rows * fh) ||
-            grow(&h->keep0, rows * (size_t)h->o.input_dim)) {
+            (h->o.input_dropout > 0 && grow(&h->keep0, rows * (size_t)h->o.input_dim))) {
             return DFD_ERR_NOMEM;
         }
         h->cap_rows = rows;

@@ -887,6 +887,9 @@ static void train_reports_usage_and_missing_data(void)
                             "train --data d --out m --arch transformer",
                             "train --data d --out m --val-split 1.5",
                             "train --data d --out m --lr -1",
+                            "train --data d --out m --dropout 1",
+                            "train --data d --out m --input-dropout x",
+                            "train --data d --out m --balance 5",
                             "train --data d --out m --cv-folds 3 --cv-fold 3",
                             "train --data d --out m --cv-fold 1" };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
