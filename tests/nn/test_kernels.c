@@ -279,6 +279,32 @@ static void fused_depthwise_pointwise_matches_reference(void)
     CHECK_EQ_INT(fused_nodes, 40);
 }
 
+// The stride-1 3x3 path for 16, 24 and 32 channels slides over runs of eight inside pixels; the
+// last run of a segment overlaps the one before and border pixels go one at a time. Widths that
+// cross the 64-pixel segments with every remainder, both paddings, batch 2.
+static void fused_depthwise_runs_of_eight_match_reference(void)
+{
+    test_rng_seed(5);
+    const int widths[] = { 8, 10, 11, 17, 64, 65, 66, 73, 129, 130 };
+    for (int ci = 0; ci < 3; ci++) {
+        for (int wi = 0; wi < (int)(sizeof widths / sizeof widths[0]); wi++) {
+            const int C = 16 + 8 * ci, W = widths[wi];
+            const dfd_padding pad = wi % 2 || W < 3 ? DFD_PAD_SAME : DFD_PAD_VALID;
+            dfd_graph *g = dwpw_graph(4 + wi % 3, W, C, C, 3, 1, pad, pad == DFD_PAD_SAME,
+                                      random_act(wi + ci), true);
+            REQUIRE(g);
+            int n_fast = 0;
+            double e = run_both(g, 2, &n_fast);
+            if (!(e < 1e-5)) {
+                fprintf(stderr, "    C %d W %d %s: %.2e\n", C, W,
+                        pad == DFD_PAD_SAME ? "SAME" : "VALID", e);
+            }
+            CHECK(e < 1e-5);
+            dfd_graph_free(g);
+        }
+    }
+}
+
 static void dwpw_fusion_keeps_the_numbers_of_the_two_convolutions(void)
 {
     test_rng_seed(4);
@@ -477,6 +503,8 @@ DFD_TEST_MAIN({ "fast_conv_matches_reference_on_random_shapes",
                 fast_matmul_matches_reference_on_random_shapes },
               { "fused_depthwise_pointwise_matches_reference",
                 fused_depthwise_pointwise_matches_reference },
+              { "fused_depthwise_runs_of_eight_match_reference",
+                fused_depthwise_runs_of_eight_match_reference },
               { "dwpw_fusion_keeps_the_numbers_of_the_two_convolutions",
                 dwpw_fusion_keeps_the_numbers_of_the_two_convolutions },
               { "same_padding_is_asymmetric_like_tensorflow",
