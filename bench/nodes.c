@@ -2,8 +2,8 @@
 // kernel decision in docs/PERFORMANCE.md).
 //   usage: nodes MODEL.json [--threads T] [--batch B] [--runs R] [--min-us U]
 // Runs the model R times on a fixed pattern with per-node timing on and prints the total per run
-// and every node above U microseconds (default 20): its op, name, the kernel that ran it (fast
-// or the reference) and its share of the total.
+// and every node above U microseconds (default 20): its op, input and output shapes (H x W x C),
+// the kernel that ran it (fast or the reference), its time and share of the total, and its name.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +88,12 @@ int main(int argc, char **argv)
             continue;
         }
         const dfd_node *nd = dfd_graph_node(g, i);
-        printf("%4zu %-14s %-44.44s %s %8.1f us %5.1f%%\n", i, dfd_op_name(nd->op), nd->name,
-               fast ? "fast" : "ref ", t * 1e6, 100 * t / total);
+        const dfd_value *vi = dfd_graph_value(g, nd->in[0]), *vo = dfd_graph_value(g, nd->out);
+        char shape[64];
+        snprintf(shape, sizeof shape, "%dx%dx%d -> %dx%dx%d", vi->shape[1], vi->shape[2],
+                 vi->shape[3], vo->shape[1], vo->shape[2], vo->shape[3]);
+        printf("%4zu %-8s %-26s %s %8.1f us %5.1f%%  %.36s\n", i, dfd_op_name(nd->op), shape,
+               fast ? "fast" : "ref ", t * 1e6, 100 * t / total, nd->name);
     }
     dfd_session_free(s);
     dfd_graph_free(g);
