@@ -1,6 +1,6 @@
 // bench/faces: the face stage on 32 frames of a 10 s 1080p clip with a face, per sampling policy:
 // decode, detect, landmarks and crops, against the budget of 300 ms on 2 cores.
-//   usage: faces [CLIP] [--runs R] [--frames N] [--threads T]
+//   usage: faces [CLIP] [--runs R] [--frames N] [--threads T] [--detector-batch B]
 // Without CLIP it uses bench/out/face_1080p_v2.mp4 and makes it first if missing: the astronaut
 // portrait (720 px, moving) over a 1920x1080 background with light sensor noise, x264 defaults
 // at 8 Mbit/s, keyframes every 250 frames: a phone-like clip (unconstrained, the grain makes
@@ -66,7 +66,7 @@ static int run_once(stage_times *t, dfd_face_engine *e, const char *clip, dfd_sa
 int main(int argc, char **argv)
 {
     const char *clip = DEFAULT_CLIP;
-    int runs = 7, frames = 32, threads = 2;
+    int runs = 7, frames = 32, threads = 2, detector_batch = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
             runs = atoi(argv[++i]);
@@ -74,15 +74,19 @@ int main(int argc, char **argv)
             frames = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--detector-batch") == 0 && i + 1 < argc) {
+            detector_batch = atoi(argv[++i]);
         } else if (argv[i][0] != '-') {
             clip = argv[i];
         } else {
-            fprintf(stderr, "usage: faces [CLIP] [--runs R] [--frames N] [--threads T]\n");
+            fprintf(
+                stderr,
+                "usage: faces [CLIP] [--runs R] [--frames N] [--threads T] [--detector-batch B]\n");
             return 2;
         }
     }
-    if (runs < 1 || runs > 100 || frames < 1 || threads < 1) {
-        fprintf(stderr, "faces: bad --runs, --frames or --threads\n");
+    if (runs < 1 || runs > 100 || frames < 1 || threads < 1 || detector_batch < 0) {
+        fprintf(stderr, "faces: bad --runs, --frames, --threads or --detector-batch\n");
         return 2;
     }
     if (strcmp(clip, DEFAULT_CLIP) == 0 && make_clip(clip) != 0) {
@@ -97,6 +101,9 @@ int main(int argc, char **argv)
     }
     dfd_face_opts fo = dfd_face_opts_default();
     fo.n_threads = threads;
+    if (detector_batch) {
+        fo.detector.batch = detector_batch;
+    }
     dfd_face_engine *e;
     if (dfd_face_engine_create(&e, m, &fo, &err)) {
         fprintf(stderr, "%s\n", err.msg);
