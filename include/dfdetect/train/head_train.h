@@ -30,12 +30,12 @@ typedef struct dfd_head_train_opts {
     float margin;               // face crop side / face size (1.3)
     dfd_image_faces images;     // how images become faces (detect_or_whole); both recorded in
                                 // the model, so scanning prepares files the same way
-    int epochs;                 // most epochs (30)
-    int batch;                  // sequences per update (32)
+    int epochs;                 // most epochs (150)
+    int batch;                  // sequences per update (512)
     float lr;                   // AdamW learning rate (1e-3)
     float weight_decay;         // AdamW decoupled weight decay (1e-2)
     float dropout;              // the head's dropout, 0 <= d < 1 (0.3)
-    float input_dropout;        // dropout on the standardised embeddings, 0 <= d < 1 (0)
+    float input_dropout;        // dropout on the standardised embeddings, 0 <= d < 1 (0.2)
     double val_split;           // validation share, 0 < v < 1 (0.2)
     int cv_folds, cv_fold;      // cv_folds > 0: hold out fold cv_fold of a grouped k-fold
                                 // (data/split.h dfd_split_holdout); 0: no held-out part (default)
@@ -45,7 +45,7 @@ typedef struct dfd_head_train_opts {
     // seen r_p = round((n_max / n_p) ^ balance) times per epoch, n_p being p's training items and
     // n_max the largest's. 0: every item once (default); 1: every dataset weighs the same.
     float balance;
-    int patience;  // epochs without a better validation loss before stopping (5)
+    int patience;  // epochs without a better validation loss before stopping (15)
     uint64_t seed; // split, initial weights, shuffling and dropout (1)
     // Stage 1 (train/backbone_train.h), before the head: fine-tune faceres on the training
     // split's crops (the same split), then embed with the tuned backbone and save it in the
