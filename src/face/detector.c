@@ -37,7 +37,7 @@ dfd_detector_opts dfd_detector_opts_default(void)
                             .nms_iou = 0.3f,
                             .min_size = 24,
                             .tiles = true,
-                            .batch = 8,
+                            .batch = 1,
                             .n_threads = 0 };
     return o;
 }

@@ -39,7 +39,7 @@ dfd_face_opts dfd_face_opts_default(void)
                         .min_track_frac = 0.25f,
                         .min_track_frames = 2,
                         .max_gap = 4,
-                        .mesh_batch = 8,
+                        .mesh_batch = 1,
                         .n_threads = 0 };
     return o;
 }

@@ -424,6 +424,24 @@ static void test_faces_still(void)
         CHECK(fabsf(ob->roll) < 0.1f); // the eyes are almost level (2 px over 44)
         REQUIRE(ob->crop.w == 224 && ob->crop.h == 224 && ob->crop.c == 3);
     }
+    // Batched networks (a full batch of 3 and a remainder of 1, for the detector and the mesh)
+    // find the same faces as one frame per run, the default.
+    dfd_face_opts ob3 = o;
+    ob3.detector.batch = 3;
+    ob3.mesh_batch = 3;
+    dfd_face_result r3;
+    CHECK_OK(extract(&r3, &ob3, &set));
+    CHECK_EQ_INT(r3.n_frames_with_face, 4);
+    for (size_t k = 0; k < 4; k++) {
+        size_t c1, c3;
+        const dfd_face_obs *a1 = obs_in_frame(&r, k, &c1), *a3 = obs_in_frame(&r3, k, &c3);
+        REQUIRE(a1 && a3 && c1 == 1 && c3 == 1);
+        CHECK(fabsf(a1->det.x0 - a3->det.x0) < 1e-3f && fabsf(a1->det.y1 - a3->det.y1) < 1e-3f);
+        CHECK(fabsf(a1->presence - a3->presence) < 1e-4f);
+        CHECK(fabsf(a1->landmarks[1][0] - a3->landmarks[1][0]) < 1e-2f);
+        CHECK(fabsf(a1->landmarks[1][1] - a3->landmarks[1][1]) < 1e-2f);
+    }
+    dfd_face_result_free(&r3);
     dfd_face_result_free(&r);
     CHECK(r.n_ids == 0 && r.ids == NULL);
     free_frames(&set);

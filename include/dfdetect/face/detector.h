@@ -49,7 +49,8 @@ typedef struct dfd_detector_opts {
     float nms_iou;   // merge candidates overlapping more than this (default 0.3)
     float min_size;  // smallest face side kept, in frame pixels (default 24)
     bool tiles;      // the closer passes: zooms on small finds, tiles (default true)
-    int batch;       // frames per network run (default 8)
+    int batch;       // frames per network run (default 1: on this CPU a batch costs its items'
+                     // time or more, and its arena grows with it; docs/PERFORMANCE.md)
     int n_threads;   // threads for the network (0: one per CPU)
 } dfd_detector_opts;
 
