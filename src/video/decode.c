@@ -1,7 +1,10 @@
 // Delivering sampled frames: plan the display indices, then for each group of wanted frames that
 // share a run of decoding, seek to the keyframe before the group, decode forward, drop the
 // non-reference packets nobody wants before they reach the decoder (and tell the decoder to skip
-// the ones we cannot see into), and convert to RGB only the wanted frames.
+// the ones we cannot see into), and convert to RGB only the wanted frames. With two threads and
+// groups that split evenly, two one-thread decoders take half the groups each.
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <libavutil/imgutils.h>
@@ -94,10 +97,25 @@ typedef struct job {
     size_t n_filled;
     int64_t n_output; // frames the decoder returned (forward mode without timestamps)
     bool by_output_order;
-    dfd_video_progress_fn progress;
+    dfd_video_progress_fn progress; // called on the calling thread only, once per frame
     void *progress_ctx;
-    dfd_status failure; // a conversion ran out of memory
+    atomic_size_t *delivered; // frames delivered by every job of this call
+    size_t reported;          // frames reported through progress
+    dfd_status failure;       // a conversion ran out of memory
+    int threads;              // decoder threads
 } job;
+
+// Report every frame delivered so far that was not reported yet, one call each.
+static void report(job *j)
+{
+    if (!j->progress) {
+        return;
+    }
+    const size_t done = atomic_load(j->delivered);
+    while (j->reported < done) {
+        j->progress(j->progress_ctx, ++j->reported, j->n_want);
+    }
+}
 
 // Position of x in the ascending array a[0..n), or -1.
 static long find_sorted(const int64_t *a, size_t n, int64_t x)
@@ -143,7 +161,7 @@ static dfd_status open_decoder(job *j, dfd_error *err)
                              vid_averror_str(rc, eb, sizeof eb));
     }
     j->dec->pkt_timebase = st->time_base;
-    j->dec->thread_count = v->opts.n_threads > 0 ? v->opts.n_threads : dfd_cpu_count();
+    j->dec->thread_count = j->threads;
     j->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     rc = avcodec_open2(j->dec, v->codec, NULL);
     if (rc < 0) {
@@ -230,9 +248,8 @@ static void take_frame(job *j, const AVFrame *f)
     fr->is_keyframe = ix->display_key[d];
     j->n_filled++;
     j->v->stats.frames_converted++;
-    if (j->progress) {
-        j->progress(j->progress_ctx, j->n_filled, j->n_want);
-    }
+    atomic_fetch_add(j->delivered, 1);
+    report(j);
 }
 
 static void receive_all(job *j)
@@ -442,37 +459,167 @@ static int cmp_size(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static dfd_status run_seeking(job *j, dfd_error *err)
+// A run of decoding: index positions [ks, last], from a keyframe to the last wanted frame that
+// decoding from it reaches.
+typedef struct group {
+    size_t ks, last;
+} group;
+
+// The groups of the wanted frames, in decode order: wanted frames whose keyframe lies before
+// the end of the previous one share its run; the next group starts with a seek. Returns the
+// count (0: out of memory); *out is owned by the caller.
+static size_t plan_groups(group **out, const job *j)
 {
     const vid_index *ix = &j->v->index;
     size_t *pos = dfd_malloc(j->n_want * sizeof *pos);
-    if (!pos) {
-        return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", j->v->path);
+    group *g = dfd_malloc(j->n_want * sizeof *g);
+    if (!pos || !g) {
+        dfd_free(pos);
+        dfd_free(g);
+        return 0;
     }
     for (size_t k = 0; k < j->n_want; k++) {
         pos[k] = (size_t)ix->display_to_pkt[j->want[k]];
     }
     qsort(pos, j->n_want, sizeof *pos, cmp_size); // decode order
-    bool fell_back = false;
-    size_t k = 0;
-    while (k < j->n_want && j->failure == DFD_OK) {
-        // A group: wanted frames whose keyframe lies before the end of the previous one, so one
-        // forward run decodes them all; the next group starts with a seek.
-        size_t ks = start_keyframe(ix, pos[k]);
-        size_t last = pos[k];
-        size_t e = k + 1;
+    size_t n = 0;
+    for (size_t k = 0; k < j->n_want;) {
+        size_t ks = start_keyframe(ix, pos[k]), last = pos[k], e = k + 1;
         while (e < j->n_want && start_keyframe(ix, pos[e]) <= last) {
             last = pos[e];
             e++;
         }
-        if (!run_group(j, ks, last)) {
-            fell_back = true;
-            break;
-        }
+        g[n++] = (group){ ks, last };
         k = e;
     }
     dfd_free(pos);
-    if (fell_back && j->failure == DFD_OK) {
+    *out = g;
+    return n;
+}
+
+// Run groups [g0, g1); false when a seek failed (decode forward from the start instead).
+static bool run_groups(job *j, const group *g, size_t g0, size_t g1)
+{
+    for (size_t k = g0; k < g1 && j->failure == DFD_OK; k++) {
+        if (!run_group(j, g[k].ks, g[k].last)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The second decoder of a parallel run: its own demuxer and one-thread decoder over the same
+// index, filling its groups' slots of the shared frame array (the groups' packet ranges are
+// disjoint, so no slot is written twice).
+typedef struct helper {
+    job j;
+    dfd_video v;
+    const group *g;
+    size_t g0, g1;
+    bool opened, seek_failed;
+} helper;
+
+static void *helper_main(void *arg)
+{
+    helper *h = arg;
+    if (avformat_open_input(&h->v.fmt, h->v.path, NULL, NULL) < 0) {
+        h->v.fmt = NULL;
+        return NULL;
+    }
+    if (avformat_find_stream_info(h->v.fmt, NULL) < 0 ||
+        (unsigned)h->v.stream >= h->v.fmt->nb_streams) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < h->v.fmt->nb_streams; i++) {
+        if ((int)i != h->v.stream) {
+            h->v.fmt->streams[i]->discard = AVDISCARD_ALL;
+        }
+    }
+    if (open_decoder(&h->j, NULL) != DFD_OK) {
+        return NULL;
+    }
+    h->opened = true;
+    h->seek_failed = !run_groups(&h->j, h->g, h->g0, h->g1);
+    return NULL;
+}
+
+static void add_stats(dfd_video_stats *a, const dfd_video_stats *b)
+{
+    a->packets_read += b->packets_read;
+    a->packets_sent += b->packets_sent;
+    a->packets_dropped += b->packets_dropped;
+    a->frames_decoded += b->frames_decoded;
+    a->frames_converted += b->frames_converted;
+    a->seeks += b->seeks;
+}
+
+// Groups [0, split) here, [split, n) on a helper thread with its own decoder, both with one
+// decoder thread: two independent decoders keep two cores busy where one decoder's frame threads
+// wait on each other (measured in docs/PERFORMANCE.md). The helper's groups that did not run
+// (it could not open the file or decoder) run here afterwards.
+static bool run_parallel(job *j, const group *g, size_t n, size_t split)
+{
+    helper h = { .j = *j, .v = *j->v, .g = g, .g0 = split, .g1 = n };
+    h.v.fmt = NULL;
+    memset(&h.v.stats, 0, sizeof h.v.stats);
+    h.j.v = &h.v;
+    h.j.dec = NULL;
+    h.j.pkt = NULL;
+    h.j.frame = NULL;
+    h.j.sws = NULL;
+    h.j.n_filled = 0;
+    h.j.progress = NULL; // this thread reports the helper's frames too
+    pthread_t t;
+    bool threaded = pthread_create(&t, NULL, helper_main, &h) == 0;
+    bool ok = run_groups(j, g, 0, split);
+    if (threaded) {
+        pthread_join(t, NULL);
+    }
+    close_job(&h.j);
+    if (h.v.fmt) {
+        avformat_close_input(&h.v.fmt);
+    }
+    add_stats(&j->v->stats, &h.v.stats);
+    j->n_filled += h.j.n_filled;
+    if (h.j.failure) {
+        j->failure = h.j.failure;
+    }
+    report(j);
+    if (!threaded || !h.opened) {
+        ok = ok && run_groups(j, g, split, n);
+    } else if (h.seek_failed) {
+        ok = false;
+    }
+    return ok;
+}
+
+// Where to split groups between two decoders: the first group from which the packets to decode
+// reach half of the total (at least one group each side). 0 when the larger side would still
+// hold more than two thirds of the packets: one decoder with frame threads does better then
+// (uniform sampling of a clip with keyframes 8 s apart: 240 packets against 45).
+static size_t split_point(const group *g, size_t n)
+{
+    size_t total = 0, acc = 0;
+    for (size_t k = 0; k < n; k++) {
+        total += g[k].last - g[k].ks + 1;
+    }
+    size_t k = 0;
+    while (k + 1 < n && 2 * (acc + g[k].last - g[k].ks + 1) <= total) {
+        acc += g[k].last - g[k].ks + 1;
+        k++;
+    }
+    if (k == 0) {
+        acc = g[0].last - g[0].ks + 1;
+        k = 1;
+    }
+    const size_t larger = acc > total - acc ? acc : total - acc;
+    return n >= 2 && 3 * larger <= 2 * total ? k : 0;
+}
+
+static dfd_status run_seeking(job *j, const group *g, size_t n, size_t split, dfd_error *err)
+{
+    bool ok = split ? run_parallel(j, g, n, split) : run_groups(j, g, 0, n);
+    if (!ok && j->failure == DFD_OK) {
         dfd_log(DFD_LOG_DEBUG, "%s: seeking failed, decoding from the start", j->v->path);
         return run_forward(j, err);
     }
@@ -489,8 +636,10 @@ dfd_status dfd_video_sample(dfd_frame_set *out, dfd_video *v, const dfd_sampling
     }
     memset(&v->stats, 0, sizeof v->stats);
     int64_t *want = NULL;
-    size_t n_want = 0;
-    job j = { .v = v, .progress = progress, .progress_ctx = progress_ctx };
+    size_t n_want = 0, n_groups = 0;
+    group *groups = NULL;
+    atomic_size_t delivered = 0;
+    job j = { .v = v, .progress = progress, .progress_ctx = progress_ctx, .delivered = &delivered };
     dfd_status st = DFD_OK;
     if (n == 0 || n > MAX_SAMPLE) {
         return dfd_error_set(err, DFD_ERR_INVALID, "frame count must be between 1 and %d",
@@ -511,12 +660,24 @@ dfd_status dfd_video_sample(dfd_frame_set *out, dfd_video *v, const dfd_sampling
         st = dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", v->path);
         goto done;
     }
+    // Groups that split evenly and two or more threads: two one-thread decoders side by side.
+    const int threads = v->opts.n_threads > 0 ? v->opts.n_threads : dfd_cpu_count();
+    size_t split = 0;
+    if (v->index.pts_usable) {
+        n_groups = plan_groups(&groups, &j);
+        if (n_groups == 0) {
+            st = dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", v->path);
+            goto done;
+        }
+        split = threads >= 2 ? split_point(groups, n_groups) : 0;
+    }
+    j.threads = split ? 1 : threads;
     st = open_decoder(&j, err);
     if (st) {
         goto done;
     }
     if (v->index.pts_usable) {
-        st = run_seeking(&j, err);
+        st = run_seeking(&j, groups, n_groups, split, err);
     } else {
         j.by_output_order = true; // frames can only be told apart by their order
         st = run_forward(&j, err);
@@ -545,5 +706,6 @@ done:
         out->n = n_want;
     }
     dfd_free(want);
+    dfd_free(groups);
     return st;
 }

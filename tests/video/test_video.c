@@ -187,30 +187,62 @@ static void bursts_sample_of_h264_decodes_runs_from_its_keyframes(void)
     dfd_video_close(v);
 }
 
+typedef struct progress_log {
+    size_t calls, last_done, total;
+    bool monotonic;
+} progress_log;
+
+static void record_progress(void *ctx, size_t done, size_t total)
+{
+    progress_log *p = ctx;
+    if (done != p->last_done + 1) {
+        p->monotonic = false;
+    }
+    p->calls++;
+    p->last_done = done;
+    p->total = total;
+}
+
+// Two threads: frame threads in one decoder (uniform: one run of decoding), or two one-thread
+// decoders side by side (bursts: the runs from keyframes 0 and 250 split between them). Either
+// way the pixels are those of one thread, and progress comes once per frame, in order.
 static void one_and_two_decoder_threads_give_identical_pixels(void)
 {
-    dfd_frame_set sets[2];
-    for (int t = 0; t < 2; t++) {
-        dfd_video_opts o = dfd_video_opts_default();
-        o.n_threads = t + 1;
-        dfd_video *v;
-        CHECK_OK(dfd_video_open(&v, fixture("h264_1080p.mp4"), &o, NULL));
-        dfd_sampling pol = { DFD_SAMPLING_UNIFORM, 0 };
-        CHECK_OK(dfd_video_sample(&sets[t], v, &pol, 12, NULL, NULL, NULL));
-        dfd_video_close(v);
-    }
-    REQUIRE(sets[0].n == sets[1].n);
-    for (size_t i = 0; i < sets[0].n; i++) {
-        const dfd_image *a = &sets[0].frames[i].image, *b = &sets[1].frames[i].image;
-        CHECK_EQ_INT(sets[0].frames[i].index, sets[1].frames[i].index);
-        bool same = a->w == b->w && a->h == b->h;
-        for (int y = 0; same && y < a->h; y++) {
-            same = memcmp(dfd_image_px(a, 0, y), dfd_image_px(b, 0, y), (size_t)a->w * 3) == 0;
+    for (int policy = 0; policy < 2; policy++) {
+        dfd_frame_set sets[2];
+        progress_log log = { 0, 0, 0, true };
+        for (int t = 0; t < 2; t++) {
+            dfd_video_opts o = dfd_video_opts_default();
+            o.n_threads = t + 1;
+            dfd_video *v;
+            CHECK_OK(dfd_video_open(&v, fixture("h264_1080p.mp4"), &o, NULL));
+            dfd_sampling pol = { policy ? DFD_SAMPLING_BURSTS : DFD_SAMPLING_UNIFORM, 4 };
+            CHECK_OK(
+                dfd_video_sample(&sets[t], v, &pol, 12, t ? record_progress : NULL, &log, NULL));
+            dfd_video_stats s;
+            dfd_video_last_stats(&s, v);
+            CHECK(!s.forward_scan);
+            CHECK_EQ_INT(s.frames_converted, 12);
+            dfd_video_close(v);
         }
-        CHECK(same);
+        CHECK_EQ_INT(log.calls, 12);
+        CHECK(log.monotonic && log.last_done == 12 && log.total == 12);
+        REQUIRE(sets[0].n == sets[1].n);
+        for (size_t i = 0; i < sets[0].n; i++) {
+            const dfd_image *a = &sets[0].frames[i].image, *b = &sets[1].frames[i].image;
+            CHECK_EQ_INT(sets[0].frames[i].index, sets[1].frames[i].index);
+            bool same = a->w == b->w && a->h == b->h;
+            for (int y = 0; same && y < a->h; y++) {
+                same = memcmp(dfd_image_px(a, 0, y), dfd_image_px(b, 0, y), (size_t)a->w * 3) == 0;
+            }
+            CHECK(same);
+        }
+        if (policy) { // bursts: both keyframes' runs are there
+            CHECK(sets[1].frames[0].index == 0 && sets[1].frames[sets[1].n - 1].index > 250);
+        }
+        dfd_frame_set_free(&sets[0]);
+        dfd_frame_set_free(&sets[1]);
     }
-    dfd_frame_set_free(&sets[0]);
-    dfd_frame_set_free(&sets[1]);
 }
 
 static void vp9_webm_is_probed_and_sampled_with_both_policies(void)
@@ -363,22 +395,6 @@ static void asking_for_more_frames_than_exist_returns_every_frame(void)
     CHECK_EQ_INT(check_frames_match_patterns(&set, 0, 30.0), 0);
     dfd_frame_set_free(&set);
     dfd_video_close(v);
-}
-
-typedef struct progress_log {
-    size_t calls, last_done, total;
-    bool monotonic;
-} progress_log;
-
-static void record_progress(void *ctx, size_t done, size_t total)
-{
-    progress_log *p = ctx;
-    if (done != p->last_done + 1) {
-        p->monotonic = false;
-    }
-    p->calls++;
-    p->last_done = done;
-    p->total = total;
 }
 
 static void progress_is_reported_once_per_delivered_frame(void)

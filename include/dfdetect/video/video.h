@@ -126,7 +126,8 @@ void dfd_frame_set_free(dfd_frame_set *set); // accepts NULL and empty sets
 dfd_status dfd_video_plan(int64_t *indices, size_t *n_out, dfd_video *v, const dfd_sampling *policy,
                           size_t n, dfd_error *err);
 
-// Called after each delivered frame (done of total). NULL: no progress reporting.
+// Called after each delivered frame (done of total), on the calling thread, once per frame in
+// order. NULL: no progress reporting.
 typedef void (*dfd_video_progress_fn)(void *ctx, size_t done, size_t total);
 
 // Decode the frames dfd_video_plan chooses into *out (overwritten; free it with
