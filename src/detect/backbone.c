@@ -11,8 +11,8 @@
 static const float MEAN_BGR[3] = { 103.939f, 116.779f, 123.68f };
 
 struct dfd_backbone {
-    dfd_session *session;
-    dfd_session *single; // batch 1, made on first need: short remainders run item by item
+    dfd_session *session; // batch `batch`, made on first need (an image never needs it)
+    dfd_session *single;  // batch 1, made on first need: short remainders run item by item
     const dfd_graph *g;
     int batch, n_threads;
     int out; // output index of DFD_BACKBONE_OUT
@@ -90,15 +90,19 @@ dfd_status dfd_backbone_create(dfd_backbone **out, const dfd_graph *g, int batch
     b->n_threads = n_threads;
     b->g = g;
     b->out = o;
-    dfd_session_opts so = dfd_session_opts_default();
-    so.n_threads = n_threads;
-    dfd_status st = dfd_session_create(&b->session, g, batch, &so, err);
-    if (st) {
-        dfd_backbone_free(b);
-        return st;
-    }
     *out = b;
     return DFD_OK;
+}
+
+// *s, a session of `batch` items, made on first use (a session's arena grows with its batch).
+static dfd_status session_of(dfd_session **s, const dfd_backbone *b, int batch, dfd_error *err)
+{
+    if (*s) {
+        return DFD_OK;
+    }
+    dfd_session_opts so = dfd_session_opts_default();
+    so.n_threads = b->n_threads;
+    return dfd_session_create(s, b->g, (size_t)batch, &so, err);
 }
 
 // Fill the first nb slots of session s's input from crops and run it into out[nb][DIM].
@@ -132,13 +136,9 @@ dfd_status dfd_backbone_embed(float *out, dfd_backbone *b, const dfd_image *crop
         // A short remainder (a one-frame image, the tail of a video) would run a whole batch of
         // stale slots: under a quarter of the batch, the items run one by one instead.
         if (nb < (size_t)b->batch && nb * 4 <= (size_t)b->batch) {
-            if (!b->single) {
-                dfd_session_opts so = dfd_session_opts_default();
-                so.n_threads = b->n_threads;
-                st = dfd_session_create(&b->single, b->g, 1, &so, err);
-                if (st) {
-                    return st;
-                }
+            st = session_of(&b->single, b, 1, err);
+            if (st) {
+                return st;
             }
             for (size_t k = 0; k < nb; k++) {
                 st = run_batch(out + (i0 + k) * DFD_BACKBONE_DIM, b->single, b->out, crops + i0 + k,
@@ -150,6 +150,10 @@ dfd_status dfd_backbone_embed(float *out, dfd_backbone *b, const dfd_image *crop
             continue;
         }
         // A longer short batch runs whole; the unused slots keep stale inputs and are ignored.
+        st = session_of(&b->session, b, b->batch, err);
+        if (st) {
+            return st;
+        }
         st = run_batch(out + i0 * DFD_BACKBONE_DIM, b->session, b->out, crops + i0, i0, nb, err);
         if (st) {
             return st;

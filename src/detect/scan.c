@@ -43,7 +43,7 @@ const char *dfd_scan_verdict_name(dfd_scan_verdict v)
 dfd_scan_opts dfd_scan_opts_default(void)
 {
     return (dfd_scan_opts){
-        .frames = 0, .threshold = -1.0f, .n_threads = 0, .batch = 1, .keep_crops = false
+        .frames = 0, .threshold = -1.0f, .n_threads = 0, .batch = 4, .keep_crops = false
     };
 }
 
@@ -110,7 +110,7 @@ dfd_status dfd_scanner_create(dfd_scanner **out, const dfd_detector_model *model
     *out = NULL;
     dfd_scan_opts o = opts ? *opts : dfd_scan_opts_default();
     if (o.batch == 0) {
-        o.batch = 1;
+        o.batch = 4;
     }
     if (o.frames < 0 || o.frames > 10000 || o.n_threads < 0 || !(o.threshold <= 1.0f)) {
         return dfd_error_set(err, DFD_ERR_INVALID, "scanner: bad options");

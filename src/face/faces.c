@@ -25,7 +25,8 @@ struct dfd_face_engine {
     const dfd_face_models *m;
     dfd_face_opts o;
     dfd_detector *det;
-    dfd_session *mesh;
+    dfd_session *mesh;        // batch o.mesh_batch, made on first full batch
+    dfd_session *mesh_single; // batch 1, made on first need (remainders; an image's one face)
     const char *mesh_out, *flag_out;
     dfd_image mesh_crop; // MESH_INPUT x MESH_INPUT scratch
 };
@@ -39,7 +40,7 @@ dfd_face_opts dfd_face_opts_default(void)
                         .min_track_frac = 0.25f,
                         .min_track_frames = 2,
                         .max_gap = 4,
-                        .mesh_batch = 1,
+                        .mesh_batch = 8,
                         .n_threads = 0 };
     return o;
 }
@@ -134,6 +135,7 @@ void dfd_face_engine_free(dfd_face_engine *e)
     }
     dfd_detector_free(e->det);
     dfd_session_free(e->mesh);
+    dfd_session_free(e->mesh_single);
     dfd_image_free(&e->mesh_crop);
     dfd_free(e);
 }
@@ -161,11 +163,6 @@ dfd_status dfd_face_engine_create(dfd_face_engine **out, const dfd_face_models *
     dopt.min_size = 0;
     dopt.n_threads = o.n_threads;
     dfd_status st = dfd_detector_create(&e->det, m->detector, &dopt, err);
-    if (!st) {
-        dfd_session_opts so = dfd_session_opts_default();
-        so.n_threads = o.n_threads;
-        st = dfd_session_create(&e->mesh, m->mesh, o.mesh_batch, &so, err);
-    }
     if (!st && dfd_image_alloc(&e->mesh_crop, MESH_INPUT, MESH_INPUT, 3) != DFD_OK) {
         st = dfd_error_set(err, DFD_ERR_NOMEM, "face stage: out of memory");
     }
@@ -221,16 +218,39 @@ static void mesh_crop_matrix(double m[6], const dfd_detection *d)
     dfd_affine_crop(m, cx, cy, side, angle, MESH_INPUT, MESH_INPUT);
 }
 
-// Run FaceMesh over every observation (in batches), filling presence and landmarks.
+// The FaceMesh session for runs of nb faces (the full batch, or 1), made on first use: a session's
+// arena grows with its batch, and an image's one face should not pay for eight.
+static dfd_status mesh_session(dfd_session **out, dfd_face_engine *e, size_t nb, dfd_error *err)
+{
+    dfd_session **s = nb == (size_t)e->o.mesh_batch ? &e->mesh : &e->mesh_single;
+    if (!*s) {
+        dfd_session_opts so = dfd_session_opts_default();
+        so.n_threads = e->o.n_threads;
+        dfd_status st = dfd_session_create(s, e->m->mesh, nb, &so, err);
+        if (st) {
+            return st;
+        }
+    }
+    *out = *s;
+    return DFD_OK;
+}
+
+// Run FaceMesh over every observation (full batches, then the rest one at a time), filling
+// presence and landmarks.
 static dfd_status run_mesh(dfd_face_engine *e, dfd_face_obs **obs, size_t n,
                            const dfd_frame_set *frames, dfd_error *err)
 {
     const size_t B = (size_t)e->o.mesh_batch;
     const size_t per_item = (size_t)MESH_INPUT * MESH_INPUT * 3;
-    dfd_tensor *in = dfd_session_input(e->mesh, 0);
     double mats[64][6];
-    for (size_t j0 = 0; j0 < n; j0 += B) {
-        size_t nb = n - j0 < B ? n - j0 : B;
+    for (size_t j0 = 0, nb; j0 < n; j0 += nb) {
+        nb = n - j0 >= B ? B : 1;
+        dfd_session *ms;
+        dfd_status st0 = mesh_session(&ms, e, nb, err);
+        if (st0) {
+            return st0;
+        }
+        dfd_tensor *in = dfd_session_input(ms, 0);
         for (size_t k = 0; k < nb; k++) {
             dfd_face_obs *ob = obs[j0 + k];
             mesh_crop_matrix(mats[k], &ob->det);
@@ -247,12 +267,12 @@ static dfd_status run_mesh(dfd_face_engine *e, dfd_face_obs **obs, size_t n,
                 }
             }
         }
-        dfd_status st = dfd_session_run(e->mesh, err);
+        dfd_status st = dfd_session_run(ms, err);
         if (st) {
             return st;
         }
-        const dfd_tensor *mesh = dfd_session_output_by_name(e->mesh, "output_mesh");
-        const dfd_tensor *flag = dfd_session_output_by_name(e->mesh, "output_faceflag");
+        const dfd_tensor *mesh = dfd_session_output_by_name(ms, "output_mesh");
+        const dfd_tensor *flag = dfd_session_output_by_name(ms, "output_faceflag");
         for (size_t k = 0; k < nb; k++) {
             dfd_face_obs *ob = obs[j0 + k];
             ob->presence = flag->data[k];

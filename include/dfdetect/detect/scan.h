@@ -33,8 +33,8 @@ typedef struct dfd_scan_opts {
     int frames;      // frames sampled per video; 0: the model's prep.frames
     float threshold; // probability at or above which a file is FAKE; < 0: the model's
     int n_threads;   // threads for decoding and the networks (0: one per CPU)
-    int batch;       // backbone batch (0: 1; batches are no faster per item here and their
-                     // arenas cost a one-shot scan page zeroing: docs/PERFORMANCE.md)
+    int batch;       // backbone batch (0: 4; larger batches gain nothing per item here while
+                     // their arenas cost a one-shot scan page zeroing: docs/PERFORMANCE.md)
     bool keep_crops; // keep each face's crop in the result (dfd_scan_face.crop), for
                      // explanations (detect/explain.h); default false
 } dfd_scan_opts;

@@ -45,7 +45,7 @@ typedef struct dfd_face_opts {
     float min_track_frac; // identities must be seen in this fraction of the frames (0.25)
     int min_track_frames; // ... and in at least this many frames (default 2)
     int max_gap;          // frames a track may miss and still continue (default 4)
-    int mesh_batch;       // faces per FaceMesh run (default 1, as the detector's batch)
+    int mesh_batch;       // faces per FaceMesh run (default 8; a remainder runs one by one)
     int n_threads;        // threads for the networks (0: one per CPU)
 } dfd_face_opts;
 
