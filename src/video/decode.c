@@ -99,10 +99,11 @@ typedef struct job {
     bool by_output_order;
     dfd_video_progress_fn progress; // called on the calling thread only, once per frame
     void *progress_ctx;
-    atomic_size_t *delivered; // frames delivered by every job of this call
-    size_t reported;          // frames reported through progress
-    dfd_status failure;       // a conversion ran out of memory
-    int threads;              // decoder threads
+    atomic_size_t *delivered;     // frames delivered by every job of this call
+    size_t reported;              // frames reported through progress
+    dfd_status failure;           // a conversion ran out of memory
+    int threads;                  // decoder threads
+    const AVCodecParameters *par; // the decoder's parameters; NULL: the stream's
 } job;
 
 // Report every frame delivered so far that was not reported yet, one call each.
@@ -155,7 +156,7 @@ static dfd_status open_decoder(job *j, dfd_error *err)
     if (!j->dec || !j->pkt || !j->frame) {
         return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", v->path);
     }
-    int rc = avcodec_parameters_to_context(j->dec, st->codecpar);
+    int rc = avcodec_parameters_to_context(j->dec, j->par ? j->par : st->codecpar);
     if (rc < 0) {
         return dfd_error_set(err, DFD_ERR_FORMAT, "%s: bad codec parameters (%s)", v->path,
                              vid_averror_str(rc, eb, sizeof eb));
@@ -526,9 +527,8 @@ static void *helper_main(void *arg)
         h->v.fmt = NULL;
         return NULL;
     }
-    if (avformat_find_stream_info(h->v.fmt, NULL) < 0 ||
-        (unsigned)h->v.stream >= h->v.fmt->nb_streams) {
-        return NULL;
+    if ((unsigned)h->v.stream >= h->v.fmt->nb_streams) {
+        return NULL; // the decoder's parameters come from the caller's probed stream (h->j.par)
     }
     for (unsigned i = 0; i < h->v.fmt->nb_streams; i++) {
         if ((int)i != h->v.stream) {
@@ -569,6 +569,12 @@ static bool run_parallel(job *j, const group *g, size_t n, size_t split)
     h.j.sws = NULL;
     h.j.n_filled = 0;
     h.j.progress = NULL; // this thread reports the helper's frames too
+    AVCodecParameters *par = avcodec_parameters_alloc();
+    if (!par || avcodec_parameters_copy(par, j->v->fmt->streams[j->v->stream]->codecpar) < 0) {
+        avcodec_parameters_free(&par);
+        return run_groups(j, g, 0, n);
+    }
+    h.j.par = par;
     pthread_t t;
     bool threaded = pthread_create(&t, NULL, helper_main, &h) == 0;
     bool ok = run_groups(j, g, 0, split);
@@ -576,6 +582,7 @@ static bool run_parallel(job *j, const group *g, size_t n, size_t split)
         pthread_join(t, NULL);
     }
     close_job(&h.j);
+    avcodec_parameters_free(&par);
     if (h.v.fmt) {
         avformat_close_input(&h.v.fmt);
     }
