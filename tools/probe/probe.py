@@ -1,19 +1,9 @@
 #!/usr/bin/python3
 """Dev-time measurement (docs/ACCURACY.md): grouped 5-fold probe of frozen faceres embeddings of
 ../shared/data/dfdc_faces. usage: probe.py EMBEDDINGS.bin [HIDDEN] (0: logistic regression)."""
-import numpy as np, torch, csv, sys
-feat = np.fromfile(sys.argv[1], dtype=np.float32).reshape(-1, 1024)
-rows = list(csv.DictReader(open('../shared/data/dfdc_faces/labels.csv')))[:len(feat)]
-y = np.array([r['label'] == 'FAKE' for r in rows], dtype=np.float32)
-grp = [ (r['original'] or r['file'].replace('.jpg', '.mp4')) for r in rows]
-ug = sorted(set(grp)); rng = np.random.default_rng(0); perm = rng.permutation(len(ug))
-fold_of = {g: perm[i] % 5 for i, g in enumerate(ug)}
-fold = np.array([fold_of[g] for g in grp])
-def auc(s, t):
-    o = np.argsort(s); r = np.empty(len(s)); r[o] = np.arange(1, len(s)+1)
-    # ties ignored (continuous)
-    npos = t.sum(); nneg = len(t) - npos
-    return (r[t == 1].sum() - npos*(npos+1)/2) / (npos*nneg)
+import numpy as np, torch, sys
+from probe_data import load, auc
+feat, y, grp, fold = load(sys.argv[1])
 X = torch.tensor(feat); Y = torch.tensor(y)
 aucs = []; lls = []
 for f in range(5):

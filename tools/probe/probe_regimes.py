@@ -7,18 +7,10 @@ here (1.4 s per full-batch step). usage:
   probe_regimes.py EMBEDDINGS.bin "'name', in_drop, hid_drop, batch, lr, wd, epochs, patience[, val[, folds]]" ...
 val: hold out 20% of the training folds' groups for early stopping (patience 0: no early
 stopping, keep the last epoch); folds: e.g. range(1)."""
-import numpy as np, csv, sys, time
-feat = np.fromfile(sys.argv[1], dtype=np.float32).reshape(-1, 1024)
-rows = list(csv.DictReader(open('../shared/data/dfdc_faces/labels.csv')))[:len(feat)]
-y = np.array([r['label'] == 'FAKE' for r in rows], dtype=np.float32)
-grp = [(r['original'] or r['file'].replace('.jpg', '.mp4')) for r in rows]
-ug = sorted(set(grp)); rng = np.random.default_rng(0); perm = rng.permutation(len(ug))
-fold_of = {g: perm[i] % 5 for i, g in enumerate(ug)}
-fold = np.array([fold_of[g] for g in grp]); gidx = {g: i for i, g in enumerate(ug)}; gid = np.array([gidx[g] for g in grp])
-def auc(s, t):
-    o = np.argsort(s); r = np.empty(len(s)); r[o] = np.arange(1, len(s)+1)
-    npos = t.sum(); nneg = len(t) - npos
-    return (r[t == 1].sum() - npos*(npos+1)/2) / (npos*nneg)
+import numpy as np, sys, time
+from probe_data import load, auc
+feat, y, grp, fold = load(sys.argv[1])
+gidx = {g: i for i, g in enumerate(sorted(set(grp)))}; gid = np.array([gidx[g] for g in grp])
 class MLP:
     def __init__(s, rng, H=256):
         s.p = {'W1': (rng.standard_normal((1024, H)) / np.sqrt(1024)).astype(np.float32), 'b1': np.zeros(H, np.float32),
