@@ -527,8 +527,12 @@ static void *helper_main(void *arg)
         h->v.fmt = NULL;
         return NULL;
     }
-    if ((unsigned)h->v.stream >= h->v.fmt->nb_streams) {
-        return NULL; // the decoder's parameters come from the caller's probed stream (h->j.par)
+    // Not probed again (that decodes frames): the stream must be where the caller found it, and
+    // the decoder's parameters come from the caller's probed stream (h->j.par). Otherwise the
+    // caller runs these groups itself.
+    if ((unsigned)h->v.stream >= h->v.fmt->nb_streams ||
+        h->v.fmt->streams[h->v.stream]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) {
+        return NULL;
     }
     for (unsigned i = 0; i < h->v.fmt->nb_streams; i++) {
         if ((int)i != h->v.stream) {
@@ -553,10 +557,10 @@ static void add_stats(dfd_video_stats *a, const dfd_video_stats *b)
     a->seeks += b->seeks;
 }
 
-// Groups [0, split) here, [split, n) on a helper thread with its own decoder, both with one
-// decoder thread: two independent decoders keep two cores busy where one decoder's frame threads
-// wait on each other (measured in docs/PERFORMANCE.md). The helper's groups that did not run
-// (it could not open the file or decoder) run here afterwards.
+// Groups [0, split) here, [split, n) on a helper thread with its own decoder, each decoder with
+// half the threads (one on two cores): two independent decoders keep two cores busy where one
+// decoder's frame threads wait on each other (measured in docs/PERFORMANCE.md). The helper's groups
+// that did not run (it could not open the file or decoder) run here afterwards.
 static bool run_parallel(job *j, const group *g, size_t n, size_t split)
 {
     helper h = { .j = *j, .v = *j->v, .g = g, .g0 = split, .g1 = n };
@@ -667,7 +671,8 @@ dfd_status dfd_video_sample(dfd_frame_set *out, dfd_video *v, const dfd_sampling
         st = dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", v->path);
         goto done;
     }
-    // Groups that split evenly and two or more threads: two one-thread decoders side by side.
+    // Groups that split evenly and two or more threads: two decoders side by side, each with half
+    // the threads.
     const int threads = v->opts.n_threads > 0 ? v->opts.n_threads : dfd_cpu_count();
     size_t split = 0;
     if (v->index.pts_usable) {
@@ -678,7 +683,7 @@ dfd_status dfd_video_sample(dfd_frame_set *out, dfd_video *v, const dfd_sampling
         }
         split = threads >= 2 ? split_point(groups, n_groups) : 0;
     }
-    j.threads = split ? 1 : threads;
+    j.threads = split ? threads / 2 : threads;
     st = open_decoder(&j, err);
     if (st) {
         goto done;
