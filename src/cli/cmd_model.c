@@ -1,5 +1,6 @@
 // dfdetect model info FILE [--json]: inputs, outputs, op counts, parameters and MACs.
-// dfdetect model run FILE --input IMAGE [--norm ...] [--json]: one image through a model.
+// dfdetect model run FILE --input IMAGE [--norm ...] [--output NAME]... [--json]: one image
+// through a model.
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
@@ -14,7 +15,8 @@
 
 static const char model_help[] =
     "usage: dfdetect model info FILE [--json]\n"
-    "       dfdetect model run FILE --input IMAGE [--norm NORM] [--threads N] [--ref] [--json]\n"
+    "       dfdetect model run FILE --input IMAGE [--norm NORM] [--output NAME]... [--threads N]\n"
+    "                         [--ref] [--json]\n"
     "\n"
     "Inspect or run a neural network file (a TF.js graph model: model.json + .bin).\n"
     "\n"
@@ -28,6 +30,7 @@ static const char model_help[] =
     "  --norm NORM     input normalisation: unit (v/255), signed (v/127.5-1), raw (0..255),\n"
     "                  caffe-bgr (BGR minus the Caffe means). Default from the file name:\n"
     "                  blazeface signed, faceres caffe-bgr, others unit\n"
+    "  --output NAME   also print the value the node NAME computes (run; repeatable, up to 16)\n"
     "  --threads N     threads (default: one per CPU)\n"
     "  --ref           use the reference kernels instead of the fast ones\n"
     "  --json          machine-readable output (run: every output value)\n"
@@ -225,8 +228,8 @@ static void print_output(const char *name, const dfd_tensor *t)
     printf(n > 8 ? " ...\n" : "\n");
 }
 
-static int model_run(const char *path, const char *image, const char *norm_s, int threads, bool ref,
-                     bool json)
+static int model_run(const char *path, const char *image, const char *norm_s,
+                     const cli_strings *extra, int threads, bool ref, bool json)
 {
     norm_kind norm;
     if (!parse_norm(&norm, norm_s, path)) {
@@ -245,7 +248,8 @@ static int model_run(const char *path, const char *image, const char *norm_s, in
     dfd_session_opts so = dfd_session_opts_default();
     so.n_threads = threads;
     so.backend = ref ? DFD_BACKEND_REF : DFD_BACKEND_FAST;
-    if (dfd_image_read(&img, image, &err) || dfd_tfjs_load(&g, path, &err) ||
+    if (dfd_image_read(&img, image, &err) ||
+        dfd_tfjs_load_outputs(&g, path, NULL, extra->v, extra->n, &err) ||
         dfd_session_create(&s, g, 1, &so, &err) ||
         fill_input(dfd_session_input(s, 0), &img, norm, &err)) {
         rc = cli_fail(&err);
@@ -293,10 +297,11 @@ static int run_model(int argc, char **argv)
     bool json = false, help = false, ref = false;
     int threads = 0;
     const char *input = NULL, *norm = NULL;
+    cli_strings extra = { 0 };
     const cli_opt opts[] = {
-        { "json", CLI_FLAG, &json, 0, 0 },        { "ref", CLI_FLAG, &ref, 0, 0 },
-        { "input", CLI_STRING, &input, 0, 0 },    { "norm", CLI_STRING, &norm, 0, 0 },
-        { "threads", CLI_INT, &threads, 0, 256 },
+        { "output", CLI_STRINGS, &extra, 0, 0 }, { "json", CLI_FLAG, &json, 0, 0 },
+        { "ref", CLI_FLAG, &ref, 0, 0 },         { "input", CLI_STRING, &input, 0, 0 },
+        { "norm", CLI_STRING, &norm, 0, 0 },     { "threads", CLI_INT, &threads, 0, 256 },
     };
     const char *pos[2];
     size_t n_pos;
@@ -312,7 +317,7 @@ static int run_model(int argc, char **argv)
     if (strcmp(pos[0], "info") == 0) {
         return model_info(pos[1], json);
     }
-    return model_run(pos[1], input, norm, threads, ref, json);
+    return model_run(pos[1], input, norm, &extra, threads, ref, json);
 }
 
 const cli_command cli_model = {

@@ -1000,6 +1000,34 @@ dfd_status dfd_tfjs_load(dfd_graph **out, const char *path, dfd_error *err)
 dfd_status dfd_tfjs_load_opts(dfd_graph **out, const char *path, const dfd_finalize_opts *opts,
                               dfd_error *err)
 {
+    return dfd_tfjs_load_outputs(out, path, opts, NULL, 0, err);
+}
+
+// The named values as outputs after the file's own (those already outputs are skipped).
+static dfd_status add_extra_outputs(importer *im, const char *const *names, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const char *colon = strrchr(names[k], ':');
+        int i = find_tf(im, names[k], colon ? (size_t)(colon - names[k]) : strlen(names[k]));
+        int r = i >= 0 ? resolve(im, names[k], im->tf[i]) : -1;
+        if (r < 0 || im->value_of[r] < 0) {
+            return dfd_error_set(im->err, DFD_ERR_NOT_FOUND, "%s: no computed value '%s'", im->path,
+                                 names[k]);
+        }
+        if (dfd_graph_find_output(im->g, names[k]) >= 0) {
+            continue;
+        }
+        dfd_status st = dfd_graph_add_output(im->g, im->value_of[r], &names[k], 1);
+        if (st) {
+            return dfd_error_set(im->err, st, "%s: out of memory", im->path);
+        }
+    }
+    return DFD_OK;
+}
+
+dfd_status dfd_tfjs_load_outputs(dfd_graph **out, const char *path, const dfd_finalize_opts *opts,
+                                 const char *const *extra_outputs, size_t n_extra, dfd_error *err)
+{
     *out = NULL;
     void *text = NULL;
     size_t n;
@@ -1054,6 +1082,9 @@ dfd_status dfd_tfjs_load_opts(dfd_graph **out, const char *path, const dfd_final
     }
     if (!st) {
         st = add_outputs(&im, find_signature(root));
+    }
+    if (!st) {
+        st = add_extra_outputs(&im, extra_outputs, n_extra);
     }
     if (!st) {
         dfd_finalize_opts fo = opts ? *opts : dfd_finalize_opts_default();

@@ -22,8 +22,9 @@
 
 struct nn_fast {
     const dfd_node *node;
-    nn_dwpw_packed *dwpw; // the fused AVX-512 kernel (no oneDNN primitive then)
-    bool prelu_after;     // PReLU as a pass over the output after the primitive (see build)
+    nn_dwpw_packed *dwpw;   // the fused AVX-512 kernel (no oneDNN primitive then)
+    nn_dwpw_packed *im2col; // the few-input-channels AVX-512 kernel (no primitive either)
+    bool prelu_after;       // PReLU as a pass over the output after the primitive (see build)
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     dnnl_primitive_t prim;
@@ -58,6 +59,7 @@ void nn_fast_free(nn_fast *f)
     dfd_aligned_free(f->weights_buf);
     dfd_aligned_free(f->scratch_buf);
     nn_dwpw_packed_free(f->dwpw);
+    nn_dwpw_packed_free(f->im2col);
     dfd_free(f);
 }
 
@@ -415,6 +417,16 @@ dfd_status nn_fast_prepare(nn_fast **out, const nn_args *a, dfd_error *err)
         *out = f;
         return DFD_OK;
     }
+    if (nn_dwpw_fast_available() && nn_im2col_suits(a->node, a->in[0])) {
+        nn_fast *f = dfd_calloc(1, sizeof *f);
+        if (!f || !(f->im2col = nn_im2col_pack(a->node))) {
+            dfd_free(f);
+            return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", a->node->name);
+        }
+        f->node = a->node;
+        *out = f;
+        return DFD_OK;
+    }
     if (op != DFD_OP_CONV2D && op != DFD_OP_MATMUL && op != DFD_OP_MAXPOOL &&
         op != DFD_OP_AVGPOOL) {
         return DFD_OK; // no fast kernel: the reference one runs
@@ -453,6 +465,10 @@ void nn_fast_run(nn_fast *f, const nn_args *a)
 {
     if (f->dwpw) {
         nn_dwpw_avx512(a, f->dwpw);
+        return;
+    }
+    if (f->im2col) {
+        nn_im2col_avx512(a, f->im2col);
         return;
     }
     dnnl_memory_set_data_handle(f->src, a->in[0]->data);

@@ -1,11 +1,11 @@
 // Shared between the files of src/nn only.
 #ifndef DFD_NN_NN_INTERNAL_H
-#    define DFD_NN_NN_INTERNAL_H
+#define DFD_NN_NN_INTERNAL_H
 
-#    include <stdint.h>
+#include <stdint.h>
 
-#    include "dfdetect/nn/graph.h"
-#    include "dfdetect/nn/session.h"
+#include "dfdetect/nn/graph.h"
+#include "dfdetect/nn/session.h"
 
 struct dfd_graph {
     dfd_value *values;
@@ -60,8 +60,6 @@ void nn_broadcast_strides(long st[DFD_MAX_RANK], const dfd_tensor *t, const int 
 // CONCAT along `axis` of the output y, seen as (outer, y->shape[axis] * inner) rows: the product
 // of the dimensions before the axis and of those after it.
 void nn_concat_geometry(long *outer, long *inner, const dfd_tensor *y, int axis);
-
-#endif
 
 // ---- kernels ----
 
@@ -188,3 +186,16 @@ typedef struct nn_dwpw_packed {
 nn_dwpw_packed *nn_dwpw_pack(const dfd_node *n);
 void nn_dwpw_packed_free(nn_dwpw_packed *p); // accepts NULL
 void nn_dwpw_avx512(const nn_args *a, const nn_dwpw_packed *p);
+void nn_dwpw_avx512_rows(const nn_args *a, const nn_dwpw_packed *p, long r0, long r1);
+
+// Convolutions of few input channels as im2col + the DWPW kernel's pointwise stage
+// (kernels_im2col_avx512.c), used where nn_im2col_suits says so and this CPU runs the DWPW
+// kernel. Packed into the pointwise fields of nn_dwpw_packed (C = KH * KW * IC taps, CP = C
+// rounded up to 16: the stride of a pixel's taps; no depthwise fields).
+#define NN_IM2COL_MAX_TAPS 160
+bool nn_im2col_suits(const dfd_node *n, const dfd_tensor *x);
+nn_dwpw_packed *nn_im2col_pack(const dfd_node *n);
+void nn_im2col_avx512(const nn_args *a, const nn_dwpw_packed *p);
+const nn_dwpw_packed *nn_fast_dwpw(const nn_fast *f);
+
+#endif

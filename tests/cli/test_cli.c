@@ -320,6 +320,34 @@ static void model_info_and_run_describe_a_real_model(void)
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(mean, "values")), 1024);
     cJSON_Delete(doc);
     run_free(&r);
+    // An intermediate layer on request: 28x28x256 after ReLU6, beside the file's outputs.
+    snprintf(args, sizeof args,
+             "model run '%s' --input '%s' --json --output conv_pw_5_relu/clip_by_value", path, img);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    doc = cJSON_Parse(r.out);
+    REQUIRE(doc);
+    const cJSON *outs = cJSON_GetObjectItem(doc, "outputs");
+    const cJSON *mid = cJSON_GetObjectItem(outs, "conv_pw_5_relu/clip_by_value");
+    CHECK_EQ_INT(cJSON_GetArraySize(outs), 4);
+    const cJSON *vals = cJSON_GetObjectItem(mid, "values");
+    CHECK_EQ_INT(cJSON_GetArraySize(vals), 28 * 28 * 256);
+    double lo = 1e9, hi = -1e9;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, vals)
+    {
+        lo = v->valuedouble < lo ? v->valuedouble : lo;
+        hi = v->valuedouble > hi ? v->valuedouble : hi;
+    }
+    CHECK(lo >= 0.0 && hi <= 6.0 && hi > 0.0); // clipped to [0, 6], not all zero
+    cJSON_Delete(doc);
+    run_free(&r);
+    snprintf(args, sizeof args, "model run '%s' --input '%s' --output no_such_node", path, img);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK(strstr(r.err, "no_such_node") != NULL);
+    run_free(&r);
 }
 
 static void a_corrupt_model_file_is_one_line_and_exit_one(void)

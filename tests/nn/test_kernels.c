@@ -87,6 +87,72 @@ static dfd_act random_act(int k)
     return a;
 }
 
+// Kernel sizes 1..kmax and strides 1..smax drawn at random; SAME on odd trials, else VALID.
+static dfd_window random_window(int trial, int kmax, int smax, int dilation)
+{
+    dfd_window win = { 0 };
+    win.kh = test_rand_int(1, kmax);
+    win.kw = test_rand_int(1, kmax);
+    win.sh = test_rand_int(1, smax);
+    win.sw = test_rand_int(1, smax);
+    win.dh = win.dw = dilation;
+    win.padding = trial % 2 ? DFD_PAD_SAME : DFD_PAD_VALID;
+    return win;
+}
+
+// One random convolution (weights, bias unless trial % 5 == 0, the trial's activation, an
+// optional residual) on both backends; fails the test beyond 1e-5 relative error. Adds to
+// *fast_nodes how many nodes ran on a fast kernel.
+static void check_conv(int trial, int H, int W, int IC, int G, int OC, dfd_window win,
+                       bool residual, int *fast_nodes)
+{
+    int ekh = (win.kh - 1) * win.dh + 1, ekw = (win.kw - 1) * win.dw + 1;
+    if (win.padding == DFD_PAD_VALID && (H < ekh || W < ekw)) {
+        win.padding = DFD_PAD_SAME;
+    }
+    int xs[4] = { DFD_BATCH, H, W, IC };
+    // Output size to shape the residual (computed as the engine does).
+    int oh = win.padding == DFD_PAD_SAME ? (H + win.sh - 1) / win.sh : (H - ekh) / win.sh + 1;
+    int ow = win.padding == DFD_PAD_SAME ? (W + win.sw - 1) / win.sw : (W - ekw) / win.sw + 1;
+    int rs[4] = { DFD_BATCH, oh, ow, OC };
+    one_node o;
+    CHECK_OK(one_node_begin(&o, DFD_OP_CONV2D, 4, xs, residual, rs));
+    o.node->a.conv.win = win;
+    o.node->a.conv.groups = G;
+    int ws[4] = { win.kh, win.kw, IC / G, OC };
+    CHECK_OK(dfd_tensor_alloc(&o.node->weight, 4, ws));
+    test_fill(&o.node->weight, 0.5f);
+    if (trial % 5) {
+        CHECK_OK(dfd_tensor_alloc(&o.node->bias, 1, &OC));
+        test_fill(&o.node->bias, 0.5f);
+    }
+    o.node->act = random_act(trial);
+    if (o.node->act.kind == DFD_ACT_PRELU) {
+        CHECK_OK(dfd_tensor_alloc(&o.node->alpha, 1, &OC));
+        test_fill(&o.node->alpha, 0.5f);
+    }
+    dfd_finalize_opts fo = { .fuse = false };
+    dfd_error err;
+    dfd_status st = dfd_graph_finalize(o.g, &fo, "random conv", &err);
+    if (st) {
+        fprintf(stderr, "    %s\n", err.msg);
+    }
+    CHECK_OK(st);
+    int n_fast = 0;
+    double e = run_both(o.g, 1 + trial % 3, &n_fast);
+    if (!(e < 1e-5)) {
+        fprintf(stderr,
+                "    trial %d: %dx%d IC %d OC %d G %d k %dx%d s %dx%d d %d %s act %s%s: "
+                "error %.2e\n",
+                trial, H, W, IC, OC, G, win.kh, win.kw, win.sh, win.sw, win.dh,
+                win.padding == DFD_PAD_SAME ? "SAME" : "VALID",
+                dfd_act_name((dfd_act_kind)(trial % DFD_ACT_COUNT)), residual ? " +res" : "", e);
+    }
+    CHECK(e < 1e-5);
+    dfd_graph_free(o.g);
+    *fast_nodes += n_fast;
+}
+
 static void fast_conv_matches_reference_on_random_shapes(void)
 {
     test_rng_seed(1);
@@ -103,64 +169,32 @@ static void fast_conv_matches_reference_on_random_shapes(void)
             IC = G * test_rand_int(1, 6);
             OC = G * test_rand_int(1, 6);
         }
-        dfd_window win = { 0 };
-        win.kh = test_rand_int(1, 5);
-        win.kw = test_rand_int(1, 5);
-        win.sh = test_rand_int(1, 2);
-        win.sw = test_rand_int(1, 2);
-        win.dh = win.dw = trial % 7 == 0 ? 2 : 1;
-        win.padding = trial % 2 ? DFD_PAD_SAME : DFD_PAD_VALID;
-        int ekh = (win.kh - 1) * win.dh + 1, ekw = (win.kw - 1) * win.dw + 1;
-        if (win.padding == DFD_PAD_VALID && (H < ekh || W < ekw)) {
-            win.padding = DFD_PAD_SAME;
-        }
-        int xs[4] = { DFD_BATCH, H, W, IC };
-        // Output size to shape the residual (computed as the engine does).
-        int oh = win.padding == DFD_PAD_SAME ? (H + win.sh - 1) / win.sh : (H - ekh) / win.sh + 1;
-        int ow = win.padding == DFD_PAD_SAME ? (W + win.sw - 1) / win.sw : (W - ekw) / win.sw + 1;
-        int rs[4] = { DFD_BATCH, oh, ow, OC };
-        bool residual = trial % 4 == 1;
-        one_node o;
-        CHECK_OK(one_node_begin(&o, DFD_OP_CONV2D, 4, xs, residual, rs));
-        o.node->a.conv.win = win;
-        o.node->a.conv.groups = G;
-        int ws[4] = { win.kh, win.kw, IC / G, OC };
-        CHECK_OK(dfd_tensor_alloc(&o.node->weight, 4, ws));
-        test_fill(&o.node->weight, 0.5f);
-        if (trial % 5) {
-            CHECK_OK(dfd_tensor_alloc(&o.node->bias, 1, &OC));
-            test_fill(&o.node->bias, 0.5f);
-        }
-        o.node->act = random_act(trial);
-        if (o.node->act.kind == DFD_ACT_PRELU) {
-            CHECK_OK(dfd_tensor_alloc(&o.node->alpha, 1, &OC));
-            test_fill(&o.node->alpha, 0.5f);
-        }
-        dfd_finalize_opts fo = { .fuse = false };
-        dfd_error err;
-        dfd_status st = dfd_graph_finalize(o.g, &fo, "random conv", &err);
-        if (st) {
-            fprintf(stderr, "    %s\n", err.msg);
-        }
-        CHECK_OK(st);
-        int n_fast = 0;
-        double e = run_both(o.g, 1 + trial % 3, &n_fast);
-        fast_nodes += n_fast;
-        if (!(e < 1e-5)) {
-            fprintf(stderr,
-                    "    trial %d: %dx%d IC %d OC %d G %d k %dx%d s %dx%d d %d %s act %s%s: "
-                    "error %.2e\n",
-                    trial, H, W, IC, OC, G, win.kh, win.kw, win.sh, win.sw, win.dh,
-                    win.padding == DFD_PAD_SAME ? "SAME" : "VALID",
-                    dfd_act_name(o.node ? (dfd_act_kind)(trial % DFD_ACT_COUNT) : DFD_ACT_NONE),
-                    residual ? " +res" : "", e);
-        }
-        CHECK(e < 1e-5);
+        dfd_window win = random_window(trial, 5, 2, trial % 7 == 0 ? 2 : 1);
+        check_conv(trial, H, W, IC, G, OC, win, trial % 4 == 1, &fast_nodes);
         checked++;
-        dfd_graph_free(o.g);
     }
     CHECK_EQ_INT(checked, 60);
     CHECK(fast_nodes >= 50); // oneDNN really ran (it may decline a rare shape)
+}
+
+// The first layers of the face models (1 to 4 input channels, at most 16 outputs) run on the
+// im2col kernel where the CPU has AVX-512: its direct groups of 16 and 8 pixels and its gathered
+// borders, on rows wide enough for all three, every kernel size to 7x7, strides 1 to 3.
+static void few_channel_convolutions_match_reference(void)
+{
+    test_rng_seed(7);
+    int fast_nodes = 0, suited = 0;
+    for (int trial = 0; trial < 48; trial++) {
+        const int H = test_rand_int(1, 19), W = test_rand_int(1, 70);
+        const int IC = test_rand_int(1, 4), OC = trial % 4 == 0 ? 16 : test_rand_int(1, 16);
+        dfd_window win = random_window(trial, 7, 3, 1);
+        check_conv(trial, H, W, IC, 1, OC, win, trial % 4 == 1, &fast_nodes);
+        suited++;
+    }
+    CHECK_EQ_INT(suited, 48);
+    if (nn_dwpw_fast_available()) {
+        CHECK_EQ_INT(fast_nodes, 48); // the im2col kernel took every one
+    }
 }
 
 static void fast_matmul_matches_reference_on_random_shapes(void)
@@ -497,20 +531,20 @@ static void binary_ops_broadcast_channel_vectors_and_scalars(void)
     dfd_graph_free(g);
 }
 
-DFD_TEST_MAIN({ "fast_conv_matches_reference_on_random_shapes",
-                fast_conv_matches_reference_on_random_shapes },
-              { "fast_matmul_matches_reference_on_random_shapes",
-                fast_matmul_matches_reference_on_random_shapes },
-              { "fused_depthwise_pointwise_matches_reference",
-                fused_depthwise_pointwise_matches_reference },
-              { "fused_depthwise_runs_of_eight_match_reference",
-                fused_depthwise_runs_of_eight_match_reference },
-              { "dwpw_fusion_keeps_the_numbers_of_the_two_convolutions",
-                dwpw_fusion_keeps_the_numbers_of_the_two_convolutions },
-              { "same_padding_is_asymmetric_like_tensorflow",
-                same_padding_is_asymmetric_like_tensorflow },
-              { "pooling_ignores_padded_cells", pooling_ignores_padded_cells },
-              { "softmax_mean_pad_and_activations_match_definitions",
-                softmax_mean_pad_and_activations_match_definitions },
-              { "binary_ops_broadcast_channel_vectors_and_scalars",
-                binary_ops_broadcast_channel_vectors_and_scalars })
+DFD_TEST_MAIN(
+    { "few_channel_convolutions_match_reference", few_channel_convolutions_match_reference },
+    { "fast_conv_matches_reference_on_random_shapes",
+      fast_conv_matches_reference_on_random_shapes },
+    { "fast_matmul_matches_reference_on_random_shapes",
+      fast_matmul_matches_reference_on_random_shapes },
+    { "fused_depthwise_pointwise_matches_reference", fused_depthwise_pointwise_matches_reference },
+    { "fused_depthwise_runs_of_eight_match_reference",
+      fused_depthwise_runs_of_eight_match_reference },
+    { "dwpw_fusion_keeps_the_numbers_of_the_two_convolutions",
+      dwpw_fusion_keeps_the_numbers_of_the_two_convolutions },
+    { "same_padding_is_asymmetric_like_tensorflow", same_padding_is_asymmetric_like_tensorflow },
+    { "pooling_ignores_padded_cells", pooling_ignores_padded_cells },
+    { "softmax_mean_pad_and_activations_match_definitions",
+      softmax_mean_pad_and_activations_match_definitions },
+    { "binary_ops_broadcast_channel_vectors_and_scalars",
+      binary_ops_broadcast_channel_vectors_and_scalars })

@@ -4,9 +4,9 @@ import csv
 import numpy as np
 
 
-def load(path):
-    """(feat [n, 1024], y [n] 1 = FAKE, grp [n] group names, fold [n] 0..4) for EMBEDDINGS.bin."""
-    feat = np.fromfile(path, dtype=np.float32).reshape(-1, 1024)
+def load(path, dim=1024):
+    """(feat [n, dim], y [n] 1 = FAKE, grp [n] group names, fold [n] 0..4) for EMBEDDINGS.bin."""
+    feat = np.fromfile(path, dtype=np.float32).reshape(-1, dim)
     rows = list(csv.DictReader(open('../shared/data/dfdc_faces/labels.csv')))[:len(feat)]
     y = np.array([r['label'] == 'FAKE' for r in rows], dtype=np.float32)
     grp = [(r['original'] or r['file'].replace('.jpg', '.mp4')) for r in rows]

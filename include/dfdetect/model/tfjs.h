@@ -5,6 +5,8 @@
 #ifndef DFD_MODEL_TFJS_H
 #define DFD_MODEL_TFJS_H
 
+#include <stddef.h>
+
 #include "dfdetect/nn/graph.h"
 #include "dfdetect/util/status.h"
 
@@ -21,5 +23,12 @@ dfd_status dfd_tfjs_load(dfd_graph **out, const char *path, dfd_error *err);
 // As dfd_tfjs_load with explicit fusion options (NULL: dfd_finalize_opts_default()).
 dfd_status dfd_tfjs_load_opts(dfd_graph **out, const char *path, const dfd_finalize_opts *opts,
                               dfd_error *err);
+
+// As dfd_tfjs_load_opts, with the values named in extra_outputs[0..n_extra) (TF node names, ":0"
+// optional) declared as outputs after the file's own, so that sessions keep them and
+// dfd_session_output_by_name finds them (probes of intermediate features, debugging).
+// DFD_ERR_NOT_FOUND names a value the file does not compute.
+dfd_status dfd_tfjs_load_outputs(dfd_graph **out, const char *path, const dfd_finalize_opts *opts,
+                                 const char *const *extra_outputs, size_t n_extra, dfd_error *err);
 
 #endif
