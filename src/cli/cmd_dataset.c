@@ -88,7 +88,8 @@ static const char cache_help[] =
     "  --sampling P      bursts (default, as dfdetect train and scan) or uniform\n"
     "  --size N          side of the crops (default 224)\n"
     "  --images MODE     detect_or_whole (default: the face stage, else the whole image),\n"
-    "                    detect, or whole (the images are face crops already)\n"
+    "                    detect, whole (the images are face crops already) or auto (whole\n"
+    "                    when the face spans half the image or more, else the face stage)\n"
     "  --models DIR      the face models (default: the repository's models/)\n"
     "  --json            the summary as JSON\n"
     "  --help            this text\n"
@@ -584,8 +585,9 @@ static int run_cache(int argc, char **argv)
         return CLI_USAGE;
     }
     if (!dfd_image_faces_parse(&co.image_faces, images)) {
-        cli_error("dataset cache: --images must be detect_or_whole, detect or whole, not '%s'",
-                  images);
+        cli_error(
+            "dataset cache: --images must be detect_or_whole, detect, whole or auto, not '%s'",
+            images);
         return CLI_USAGE;
     }
     int threads = dfd_cpu_count() / jobs;

@@ -33,8 +33,10 @@ static const char train_help[] =
     "                    keyframes, the default) or uniform (evenly in time)\n"
     "  --margin X        face crop side / face size, 1 < X < 4 (1.3)\n"
     "  --images MODE     how images become faces: detect_or_whole (the face stage, else the\n"
-    "                    whole image; default), detect, or whole (the images are face crops\n"
-    "                    already); recorded in MODEL, so scan treats images the same way\n"
+    "                    whole image; default), detect, whole (the images are face crops\n"
+    "                    already), or auto (whole when the image is a face crop: no face\n"
+    "                    found, or its face spans half its width or more; else the face\n"
+    "                    stage); recorded in MODEL, so scan treats images the same way\n"
     "  --epochs N        most epochs (150)\n"
     "  --batch N         sequences per update (512)\n"
     "  --lr X            AdamW learning rate (1e-3)\n"
@@ -247,7 +249,8 @@ static int run_train(int argc, char **argv)
         return CLI_USAGE;
     }
     if (images_s && !dfd_image_faces_parse(&o.images, images_s)) {
-        cli_error("train: --images wants detect_or_whole, detect or whole, not '%s'", images_s);
+        cli_error("train: --images wants detect_or_whole, detect, whole or auto, not '%s'",
+                  images_s);
         return CLI_USAGE;
     }
     if (aug_s && strcmp(aug_s, "on") && strcmp(aug_s, "off")) {

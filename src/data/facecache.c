@@ -181,7 +181,7 @@ dfd_status dfd_face_cache_open(dfd_face_cache **out, const char *dir,
         return dfd_error_set(err, DFD_ERR_INVALID, "face cache: empty folder name");
     }
     if (o.frames < 1 || o.frames > 10000 || o.face.crop_size < 16 || o.face.crop_size > 4096 ||
-        (unsigned)o.image_faces > DFD_IMAGE_FACES_WHOLE || o.sampling.burst_len < 1 ||
+        (unsigned)o.image_faces > DFD_IMAGE_FACES_AUTO || o.sampling.burst_len < 1 ||
         o.decode_threads < 0) {
         return dfd_error_set(err, DFD_ERR_INVALID, "face cache: invalid options");
     }
@@ -531,11 +531,20 @@ static dfd_status build(dfd_face_entry *e, dfd_face_cache *c, const char *path, 
         seconds[1] = r.seconds_detect;
         seconds[2] = r.seconds_mesh;
         seconds[3] = r.seconds_crop;
+        const dfd_image *img = &set.frames[0].image;
+        float frac = 0;
+        const bool crop = image && dfd_faces_image_is_crop(&r, img->w, img->h, &frac);
         if (image && r.outcome != DFD_FACES_FOUND &&
-            c->o.image_faces == DFD_IMAGE_FACES_DETECT_OR_WHOLE) {
+            (c->o.image_faces == DFD_IMAGE_FACES_DETECT_OR_WHOLE ||
+             c->o.image_faces == DFD_IMAGE_FACES_AUTO)) {
             char why[256];
             snprintf(why, sizeof why, "the detector: %s", r.reason);
-            st = take_whole(e, &set.frames[0].image, why, path, err);
+            st = take_whole(e, img, why, path, err);
+        } else if (crop && c->o.image_faces == DFD_IMAGE_FACES_AUTO) {
+            char why[256];
+            snprintf(why, sizeof why, "a face crop: its face spans %.0f%% of it",
+                     100.0 * (double)frac);
+            st = take_whole(e, img, why, path, err);
         } else {
             st = take_result(e, &r, path, err);
         }

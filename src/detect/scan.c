@@ -328,11 +328,25 @@ static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, d
     out->seconds.landmarks = r.seconds_mesh;
     out->seconds.crop = r.seconds_crop;
     snprintf(out->reason, sizeof out->reason, "%s", r.reason);
+    const dfd_image *img = &set.frames[0].image;
+    float frac = 0;
+    const bool crop = image && set.n == 1 && dfd_faces_image_is_crop(&r, img->w, img->h, &frac);
     if (r.outcome != DFD_FACES_FOUND || r.n_ids == 0) {
         out->verdict = DFD_SCAN_NO_FACE;
         dfd_face_result_free(&r);
-        const bool whole = image && set.n == 1 && mode == DFD_IMAGE_FACES_DETECT_OR_WHOLE;
-        st = whole ? score_whole(out, s, &set.frames[0].image, path, err) : DFD_OK;
+        const bool whole =
+            image && set.n == 1 &&
+            (mode == DFD_IMAGE_FACES_DETECT_OR_WHOLE || mode == DFD_IMAGE_FACES_AUTO);
+        st = whole ? score_whole(out, s, img, path, err) : DFD_OK;
+        dfd_frame_set_free(&set);
+        return st;
+    }
+    if (crop && mode == DFD_IMAGE_FACES_AUTO) {
+        // Already a face crop, as the model's training images were taken.
+        dfd_face_result_free(&r);
+        snprintf(out->reason, sizeof out->reason, "a face crop: its face spans %.0f%% of it",
+                 100.0 * (double)frac);
+        st = score_whole(out, s, img, path, err);
         dfd_frame_set_free(&set);
         return st;
     }

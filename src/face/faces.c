@@ -45,22 +45,36 @@ dfd_face_opts dfd_face_opts_default(void)
     return o;
 }
 
-static const char *const IMAGE_FACES_NAMES[3] = { "detect_or_whole", "detect", "whole" };
+static const char *const IMAGE_FACES_NAMES[4] = { "detect_or_whole", "detect", "whole", "auto" };
 
 const char *dfd_image_faces_name(dfd_image_faces m)
 {
-    return (unsigned)m < 3 ? IMAGE_FACES_NAMES[m] : "?";
+    return (unsigned)m < 4 ? IMAGE_FACES_NAMES[m] : "?";
 }
 
 bool dfd_image_faces_parse(dfd_image_faces *out, const char *s)
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (strcmp(s, IMAGE_FACES_NAMES[i]) == 0) {
             *out = (dfd_image_faces)i;
             return true;
         }
     }
     return false;
+}
+
+bool dfd_faces_image_is_crop(const dfd_face_result *r, int width, int height, float *frac)
+{
+    float widest = 0;
+    for (size_t i = 0; r->outcome == DFD_FACES_FOUND && i < r->n_ids; i++) {
+        for (size_t k = 0; k < r->ids[i].n; k++) {
+            const dfd_detection *d = &r->ids[i].obs[k].det;
+            widest = d->x1 - d->x0 > widest ? d->x1 - d->x0 : widest;
+        }
+    }
+    const int side = width < height ? width : height;
+    *frac = side > 0 ? widest / (float)side : 0;
+    return r->outcome != DFD_FACES_FOUND || r->n_ids == 0 || *frac >= DFD_FACE_CROP_MIN_FRAC;
 }
 
 const char *dfd_face_outcome_name(dfd_face_outcome o)

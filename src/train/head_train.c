@@ -758,7 +758,7 @@ static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
                              "patience >= 1, lr > 0, 0 < val split < 1, weight decay >= 0, "
                              "0 <= dropouts < 1, 0 <= balance <= 4)");
     }
-    if (!(o->margin >= 1 && o->margin <= 4) || (unsigned)o->images > DFD_IMAGE_FACES_WHOLE ||
+    if (!(o->margin >= 1 && o->margin <= 4) || (unsigned)o->images > DFD_IMAGE_FACES_AUTO ||
         (o->sampling != DFD_SAMPLING_UNIFORM && o->sampling != DFD_SAMPLING_BURSTS)) {
         return dfd_error_set(err, DFD_ERR_INVALID,
                              "train: preprocessing out of range (margin 1..4, a known image mode "

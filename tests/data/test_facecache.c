@@ -317,6 +317,26 @@ static void test_images_are_one_frame_videos(void)
     fprintf(stderr, "    tight crop: %s\n", e.reason);
     dfd_face_entry_free(&e);
     dfd_face_cache_close(c);
+
+    // "auto": a face crop whole (the face found spans 0.6 of this one, cut at 1.6x around the
+    // portrait's face), the portrait (its face a fifth of its width) through the face stage.
+    dfd_image astro;
+    char crop[800];
+    snprintf(crop, sizeof crop, "%s/face16.png", g_dir);
+    REQUIRE(dfd_image_read(&astro, g_png, &err) == DFD_OK);
+    dfd_image view = dfd_image_view(&astro, 225 - 83, 127 - 83, 166, 166);
+    CHECK_OK(dfd_png_write(crop, &view, &err));
+    dfd_image_free(&astro);
+    o.image_faces = DFD_IMAGE_FACES_AUTO;
+    CHECK_OK(dfd_face_cache_open(&c, g_cache, &o, &err));
+    CHECK_OK(dfd_face_cache_get(&e, c, crop, &err));
+    CHECK(e.whole_image && !e.from_cache && e.n_ids == 1);
+    CHECK_STR_CONTAINS(e.reason, "a face crop: its face spans");
+    dfd_face_entry_free(&e);
+    CHECK_OK(dfd_face_cache_get(&e, c, g_png, &err));
+    CHECK(!e.whole_image && e.n_ids == 1 && e.n_landmarks > 0);
+    dfd_face_entry_free(&e);
+    dfd_face_cache_close(c);
 }
 
 static void test_errors_and_fill(void)

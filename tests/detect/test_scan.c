@@ -306,7 +306,34 @@ static void test_image_taken_whole(void)
     CHECK(strstr(r.reason, "whole") != NULL);
     CHECK_NEAR(r.ids[0].faces[0].box[0], 0, 0);
     CHECK_NEAR(r.ids[0].faces[0].box[2], 512, 0); // the portrait is 512 x 512
+    dfd_scan_result_free(&r);
+    // One trained with images "auto" runs the face stage on the portrait (its face spans a
+    // fifth of it) but takes a face crop of it whole (the face spans 0.6 of the crop).
+    e.model->prep.images = DFD_IMAGE_FACES_AUTO;
+    CHECK_OK(dfd_scan_file(&r, s, astro, &err));
+    CHECK(!r.whole_image && r.n_ids == 1);
+    REQUIRE(r.n_ids == 1 && r.ids[0].n == 1);
+    const float *fb = r.ids[0].faces[0].box;
+    const float fw = fb[2] - fb[0], side = 1.6f * fw;
+    CHECK(fw > 0.15f * 512 && fw < 0.3f * 512);
+    dfd_image astro_img, face_crop;
+    REQUIRE(dfd_image_read(&astro_img, astro, &err) == DFD_OK);
+    face_crop = dfd_image_view(&astro_img, (int)((fb[0] + fb[2] - side) / 2),
+                               (int)((fb[1] + fb[3] - side) / 2), (int)side, (int)side);
+    snprintf(png, sizeof png, "%s/face.png", dir);
+    REQUIRE(dfd_png_write(png, &face_crop, &err) == DFD_OK);
+    dfd_scan_result_free(&r);
+    CHECK_OK(dfd_scan_file(&r, s, png, &err));
+    CHECK(r.whole_image && r.n_ids == 1);
+    CHECK(strstr(r.reason, "a face crop: its face spans") != NULL);
+    // The same crop under detect_or_whole: the face stage's crop, not the whole image.
     e.model->prep.images = DFD_IMAGE_FACES_DETECT_OR_WHOLE;
+    dfd_scan_result_free(&r);
+    CHECK_OK(dfd_scan_file(&r, s, png, &err));
+    CHECK(!r.whole_image && r.n_ids == 1);
+    unlink(png);
+    snprintf(png, sizeof png, "%s/ramp.png", dir);
+    dfd_image_free(&astro_img);
     dfd_image_free(&square);
     dfd_image_free(&img);
     dfd_scan_result_free(&r);

@@ -56,10 +56,12 @@ dfd_face_opts dfd_face_opts_default(void);
 typedef enum dfd_image_faces {
     DFD_IMAGE_FACES_DETECT_OR_WHOLE = 0, // the face stage; if it finds none, the whole image
     DFD_IMAGE_FACES_DETECT,              // the face stage only (no face: NO_FACE)
-    DFD_IMAGE_FACES_WHOLE                // always the whole image (data already cropped)
+    DFD_IMAGE_FACES_WHOLE,               // always the whole image (data already cropped)
+    DFD_IMAGE_FACES_AUTO                 // the whole image when it already is a face crop
+                         // (dfd_faces_image_is_crop), else the face stage
 } dfd_image_faces;
 
-// "detect_or_whole", "detect", "whole"; static string.
+// "detect_or_whole", "detect", "whole", "auto"; static string.
 const char *dfd_image_faces_name(dfd_image_faces m);
 // Parse one of those names; false when s is none of them.
 bool dfd_image_faces_parse(dfd_image_faces *out, const char *s);
@@ -130,6 +132,14 @@ dfd_status dfd_faces_extract(dfd_face_result *out, dfd_face_engine *e, const dfd
                              dfd_error *err);
 
 void dfd_face_result_free(dfd_face_result *r); // accepts NULL and empty results
+
+// Whether an image of width x height whose face stage gave r already is a face crop: no face was
+// found (a tight crop leaves the detector too little context), or the widest face's box spans at
+// least DFD_FACE_CROP_MIN_FRAC of the image's shorter side (face-crop datasets: 0.57 to 0.9 in
+// DFDC's; a face in a photo of people or a scene: far less). On *frac the widest face's share (0
+// without a face).
+#define DFD_FACE_CROP_MIN_FRAC 0.5f
+bool dfd_faces_image_is_crop(const dfd_face_result *r, int width, int height, float *frac);
 
 // ---- tracking (exposed for tests) ----
 
