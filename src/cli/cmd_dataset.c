@@ -87,9 +87,10 @@ static const char cache_help[] =
     "  --frames N        frames sampled per video (default 32)\n"
     "  --sampling P      bursts (default, as dfdetect train and scan) or uniform\n"
     "  --size N          side of the crops (default 224)\n"
-    "  --images MODE     detect_or_whole (default: the face stage, else the whole image),\n"
-    "                    detect, whole (the images are face crops already) or auto (whole\n"
-    "                    when the face spans half the image or more, else the face stage)\n"
+    "  --images MODE     auto (default: whole when the image is a face crop: no face found,\n"
+    "                    or its face spans half its width or more; else the face stage),\n"
+    "                    detect_or_whole (the face stage, else the whole image), detect, or\n"
+    "                    whole (the images are face crops already)\n"
     "  --models DIR      the face models (default: the repository's models/)\n"
     "  --json            the summary as JSON\n"
     "  --help            this text\n"
@@ -562,7 +563,7 @@ static int run_cache(int argc, char **argv)
 {
     bool json = false;
     int jobs = 1, frames = 32, size = 224;
-    const char *cache = NULL, *sampling = "bursts", *images = "detect_or_whole";
+    const char *cache = NULL, *sampling = "bursts", *images = "auto";
     const char *models = NULL, *group_by = NULL;
     const cli_opt opts[] = {
         { "cache", CLI_STRING, &cache, 0, 0 },       { "jobs", CLI_INT, &jobs, 1, 256 },

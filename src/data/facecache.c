@@ -56,7 +56,7 @@ dfd_face_cache_opts dfd_face_cache_opts_default(void)
         .face = dfd_face_opts_default(),
         .sampling = { DFD_SAMPLING_UNIFORM, 8 },
         .frames = 32,
-        .image_faces = DFD_IMAGE_FACES_DETECT_OR_WHOLE,
+        .image_faces = DFD_IMAGE_FACES_AUTO,
         .models_dir = NULL,
         .decode_threads = 1,
     };

@@ -50,7 +50,7 @@ typedef struct dfd_face_cache_opts {
     dfd_face_opts face;          // the face stage's settings (crop size, margin, thresholds)
     dfd_sampling sampling;       // which frames (default uniform; bursts of 8)
     int frames;                  // frames sampled per video (default 32)
-    dfd_image_faces image_faces; // default DETECT_OR_WHOLE
+    dfd_image_faces image_faces; // default AUTO
     const char *models_dir;      // NULL: dfd_models_dir_default()
     int decode_threads;          // decoder threads per video (default 1; not part of the key)
 } dfd_face_cache_opts;

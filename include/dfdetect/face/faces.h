@@ -58,7 +58,7 @@ typedef enum dfd_image_faces {
     DFD_IMAGE_FACES_DETECT,              // the face stage only (no face: NO_FACE)
     DFD_IMAGE_FACES_WHOLE,               // always the whole image (data already cropped)
     DFD_IMAGE_FACES_AUTO                 // the whole image when it already is a face crop
-                         // (dfd_faces_image_is_crop), else the face stage
+                                         // (dfd_faces_image_is_crop), else the face stage
 } dfd_image_faces;
 
 // "detect_or_whole", "detect", "whole", "auto"; static string.

@@ -28,7 +28,7 @@ typedef struct dfd_head_train_opts {
     int frames;                 // frames per video (32)
     dfd_sampling_kind sampling; // which frames of a video (bursts)
     float margin;               // face crop side / face size (1.3)
-    dfd_image_faces images;     // how images become faces (detect_or_whole); both recorded in
+    dfd_image_faces images;     // how images become faces (auto); both recorded in
                                 // the model, so scanning prepares files the same way
     int epochs;                 // most epochs (150)
     int batch;                  // sequences per update (512)
