@@ -49,6 +49,8 @@ static const char train_help[] =
     "  --val-split X     validation share, 0 < X < 1 (0.2)\n"
     "  --patience N      early-stopping patience in epochs (15)\n"
     "  --seed N          seed of the split, weights and shuffling (1)\n"
+    "  --name NAME       the model's name, shown by scan and eval (dfdetect-head-ARCH)\n"
+    "  --model-version V its version (1)\n"
     "  --cv-folds K      cross-validation: hold out one fold of a grouped K-fold split of the\n"
     "                    data (never trained or validated on; `dfdetect eval --holdout` scores "
     "it)\n"
@@ -186,6 +188,8 @@ static int run_train(int argc, char **argv)
     const cli_opt opts[] = {
         { "data", CLI_STRINGS, &data, 0, 0 },
         { "out", CLI_STRING, &out, 0, 0 },
+        { "name", CLI_STRING, &o.name, 0, 0 },
+        { "model-version", CLI_STRING, &o.version, 0, 0 },
         { "arch", CLI_STRING, &o.arch, 0, 0 },
         { "frames", CLI_INT, &o.frames, 1, 1024 },
         { "sampling", CLI_STRING, &sampling_s, 0, 0 },

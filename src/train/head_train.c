@@ -758,6 +758,12 @@ static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
                              "patience >= 1, lr > 0, 0 < val split < 1, weight decay >= 0, "
                              "0 <= dropouts < 1, 0 <= balance <= 4)");
     }
+    if ((o->name && (!o->name[0] || strlen(o->name) > 63)) ||
+        (o->version && (!o->version[0] || strlen(o->version) > 31))) {
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "train: the model's name must have 1 to 63 bytes and its version 1 "
+                             "to 31");
+    }
     if (!(o->margin >= 1 && o->margin <= 4) || (unsigned)o->images > DFD_IMAGE_FACES_AUTO ||
         (o->sampling != DFD_SAMPLING_UNIFORM && o->sampling != DFD_SAMPLING_BURSTS)) {
         return dfd_error_set(err, DFD_ERR_INVALID,
@@ -850,9 +856,14 @@ static dfd_status save_model(const trainer *t, const dfd_head_train_result *r,
     m.temperature = r->temperature;
     m.frame_temperature = r->frame_temperature;
     m.threshold = 0.5f;
-    snprintf(m.name, sizeof m.name, "dfdetect-head-%s",
-             dfd_head_arch_name(dfd_head_opts_of(t->head)));
-    snprintf(m.version, sizeof m.version, "1");
+    const dfd_head_train_opts *o = t->o;
+    if (o->name) {
+        snprintf(m.name, sizeof m.name, "%s", o->name);
+    } else {
+        snprintf(m.name, sizeof m.name, "dfdetect-head-%s",
+                 dfd_head_arch_name(dfd_head_opts_of(t->head)));
+    }
+    snprintf(m.version, sizeof m.version, "%s", o->version ? o->version : "1");
     dfd_autograd *ag = NULL;
     dfd_param **bp = NULL;
     size_t n_bp = 0;

@@ -251,7 +251,22 @@ static void test_train_and_scan(void)
     dfd_head_train_result_free(&r2);
     REQUIRE(dfd_detector_model_load(&m, out2, &err) == DFD_OK);
     CHECK(strcmp(dfd_head_arch_name(dfd_head_opts_of(m->head)), "bilstm") == 0);
+    CHECK(strcmp(m->name, "dfdetect-head-bilstm") == 0 && strcmp(m->version, "1") == 0);
     dfd_detector_model_free(m);
+    // A name and version of one's own are written as given; empty or too long ones refused.
+    o3.name = "my-detector";
+    o3.version = "2026.12-b";
+    REQUIRE(dfd_head_train(&r2, &ds, out2, &o3, &err) == DFD_OK);
+    dfd_head_train_result_free(&r2);
+    REQUIRE(dfd_detector_model_load(&m, out2, &err) == DFD_OK);
+    CHECK(strcmp(m->name, "my-detector") == 0 && strcmp(m->version, "2026.12-b") == 0);
+    dfd_detector_model_free(m);
+    o3.version = "";
+    CHECK(dfd_head_train(&r2, &ds, out2, &o3, &err) == DFD_ERR_INVALID);
+    dfd_head_train_result_free(&r2);
+    o3.version = "0123456789012345678901234567890123456789";
+    CHECK(dfd_head_train(&r2, &ds, out2, &o3, &err) == DFD_ERR_INVALID);
+    dfd_head_train_result_free(&r2);
 
     // A held-out fold: exactly the k-fold's fold is left out of training and validation, and
     // the model file records it for `dfdetect eval --holdout`.

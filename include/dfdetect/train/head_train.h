@@ -57,6 +57,8 @@ typedef struct dfd_head_train_opts {
     int n_threads;           // threads for the face stage, the backbone and the head (0: per CPU)
     const char *cache_dir;   // face cache folder; NULL: dfd_face_cache_dir_default()
     const char *models_dir;  // pretrained models; NULL: dfd_models_dir_default()
+    const char *name;        // the model's name; NULL: "dfdetect-head-<arch>" (at most 63 bytes)
+    const char *version;     // its version; NULL: "1" (at most 31 bytes)
     const char *metrics_csv; // per-epoch metrics; NULL: "<out>.metrics.csv"
     const char *curve_png;   // loss/AUC curves; NULL: "<out>.curves.png"
     // Called at each stage step (may be NULL): stage is "faces", "embed" or "epoch".
