@@ -266,6 +266,11 @@ static int run_train(int argc, char **argv)
         cli_error("train: --val-split wants a number in (0, 1), not '%s'", val_s);
         return CLI_USAGE;
     }
+    if ((o.name && (!o.name[0] || strlen(o.name) > 63)) ||
+        (o.version && (!o.version[0] || strlen(o.version) > 31))) {
+        cli_error("train: --name wants 1 to 63 bytes and --model-version 1 to 31");
+        return CLI_USAGE;
+    }
     if (seed_s) {
         char *end;
         errno = 0;

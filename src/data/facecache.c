@@ -531,9 +531,9 @@ static dfd_status build(dfd_face_entry *e, dfd_face_cache *c, const char *path, 
         seconds[1] = r.seconds_detect;
         seconds[2] = r.seconds_mesh;
         seconds[3] = r.seconds_crop;
-        const dfd_image *img = &set.frames[0].image;
+        const dfd_image *img = set.n ? &set.frames[0].image : NULL;
         float frac = 0;
-        const bool crop = image && dfd_faces_image_is_crop(&r, img->w, img->h, &frac);
+        const bool crop = image && img && dfd_faces_image_is_crop(&r, img->w, img->h, &frac);
         if (image && r.outcome != DFD_FACES_FOUND &&
             (c->o.image_faces == DFD_IMAGE_FACES_DETECT_OR_WHOLE ||
              c->o.image_faces == DFD_IMAGE_FACES_AUTO)) {

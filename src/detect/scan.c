@@ -328,7 +328,7 @@ static dfd_status scan(dfd_scan_result *out, dfd_scanner *s, const char *path, d
     out->seconds.landmarks = r.seconds_mesh;
     out->seconds.crop = r.seconds_crop;
     snprintf(out->reason, sizeof out->reason, "%s", r.reason);
-    const dfd_image *img = &set.frames[0].image;
+    const dfd_image *img = set.n ? &set.frames[0].image : NULL;
     float frac = 0;
     const bool crop = image && set.n == 1 && dfd_faces_image_is_crop(&r, img->w, img->h, &frac);
     if (r.outcome != DFD_FACES_FOUND || r.n_ids == 0) {

@@ -1,10 +1,12 @@
-// Convolutions with few input channels (the first layer of every face model: RGB in), AVX-512
-// (this file only is compiled with -mavx512f -mfma; nn_dwpw_fast_available checks the CPU).
-// Why: oneDNN runs BlazeFace's 5x5 stride-2 3 -> 24 convolution at about half the FMA rate (0.48
-// ms of its 3.3), as three input channels give its kernels little to vectorise over. Here each
-// output pixel's receptive field (KH x KW x IC floats: KW x IC of them contiguous per kernel row
-// in NHWC) is copied into an L1 buffer, and the pointwise stage of the fused DWPW kernel
-// (kernels_pw_avx512.h) reduces it to the OC outputs with bias, residual and activation.
+// Convolutions with few input channels and at most 16 outputs (FaceMesh's first layer: 3x3
+// stride 2, RGB -> 16), AVX-512 (this file only is compiled with -mavx512f -mfma;
+// nn_dwpw_fast_available checks the CPU). Why: oneDNN ran that layer at a third of FaceMesh's
+// time, as three input channels and 16 outputs give its kernels little to vectorise over.
+// Sixteen output pixels at a time read their receptive fields straight from the input rows
+// (in NHWC a kernel row's KW x IC taps are contiguous, and neighbouring pixels are stride x IC
+// floats apart), with the 16 outputs in one vector; pixels near the left and right borders are
+// copied into an L1 buffer with zero padding and reduced by the DWPW kernel's pointwise stage
+// (kernels_pw_avx512.h), which also supplies the bias, residual and activation epilogue.
 //
 // x: (N, H, W, IC)  weight: (KH, KW, IC, OC)  y: (N, OH, OW, OC); IC * KH * KW at most
 // NN_IM2COL_MAX_TAPS, dilation 1, one group. Parameters packed by nn_im2col_pack.
@@ -158,7 +160,8 @@ static void im2col_rows(const nn_args *a, const nn_dwpw_packed *pk, long r0, lon
     const bool act_after =
         act.kind == DFD_ACT_SIGMOID || act.kind == DFD_ACT_TANH || act.kind == DFD_ACT_ELU;
     // Output columns [pa, pb) read only columns inside the image.
-    int pa = (win->pads[2] + win->sw - 1) / win->sw, pb = (W - KW + win->pads[2]) / win->sw + 1;
+    const int last = W - KW + win->pads[2]; // the last inside column's first tap, times sw
+    int pa = (win->pads[2] + win->sw - 1) / win->sw, pb = last < 0 ? 0 : last / win->sw + 1;
     pa = pa < OW ? pa : OW;
     pb = pb < pa ? pa : pb > OW ? OW : pb;
     float d[SEG * NN_IM2COL_MAX_TAPS] __attribute__((aligned(64)));
