@@ -378,6 +378,17 @@ static void pool_ref(const nn_args *a)
 
 // ---- layout ops ----
 
+static void fill(float *d, size_t n, float v)
+{
+    if (v == 0.0f && !signbit(v)) {
+        memset(d, 0, n * sizeof(float)); // +0.0f is all zero bits
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        d[i] = v;
+    }
+}
+
 static void pad_ref(const nn_args *a)
 {
     const dfd_tensor *x = a->in[0];
@@ -390,19 +401,26 @@ static void pad_ref(const nn_args *a)
         ys[off + i] = y->shape[i];
         bf[off + i] = n->a.pad.before[i];
     }
-    size_t total = dfd_tensor_numel(y);
-    for (size_t i = 0; i < total; i++) {
-        y->data[i] = n->a.pad.value;
-    }
-    const long rows = (long)xs[0] * xs[1] * xs[2];
+    // Every output element is written once, row by row of the last dimension (the channel pads
+    // of BlazeFace's blocks: a copy between two fills), with no division per element.
+    const float v = n->a.pad.value;
+    const long rows = (long)ys[0] * ys[1];
 #pragma omp parallel for num_threads(a->n_threads) schedule(static)
     for (long r = 0; r < rows; r++) {
-        int i2 = (int)(r % xs[2]), i1 = (int)(r / xs[2] % xs[1]), i0 = (int)(r / xs[2] / xs[1]);
-        const float *src = x->data + (size_t)r * xs[3];
-        float *dst =
-            y->data +
-            ((((size_t)(i0 + bf[0]) * ys[1] + i1 + bf[1]) * ys[2] + i2 + bf[2]) * ys[3] + bf[3]);
-        memcpy(dst, src, (size_t)xs[3] * sizeof(float));
+        const int i0 = (int)(r / ys[1]) - bf[0], i1 = (int)(r % ys[1]) - bf[1];
+        const bool row_in = i0 >= 0 && i0 < xs[0] && i1 >= 0 && i1 < xs[1];
+        float *dst = y->data + (size_t)r * ys[2] * ys[3];
+        for (int o2 = 0; o2 < ys[2]; o2++, dst += ys[3]) {
+            const int i2 = o2 - bf[2];
+            if (!row_in || i2 < 0 || i2 >= xs[2]) {
+                fill(dst, (size_t)ys[3], v);
+                continue;
+            }
+            const float *src = x->data + (((size_t)i0 * xs[1] + i1) * xs[2] + i2) * xs[3];
+            fill(dst, (size_t)bf[3], v);
+            memcpy(dst + bf[3], src, (size_t)xs[3] * sizeof(float));
+            fill(dst + bf[3] + xs[3], (size_t)(ys[3] - bf[3] - xs[3]), v);
+        }
     }
 }
 

@@ -476,6 +476,36 @@ static void softmax_mean_pad_and_activations_match_definitions(void)
     dfd_session_free(s);
     dfd_graph_free(o.g);
 
+    // spatial and channel padding with a constant: every element against the definition
+    int xs_s[4] = { DFD_BATCH, 2, 3, 2 };
+    CHECK_OK(one_node_begin(&o, DFD_OP_PAD, 4, xs_s, false, NULL));
+    const int bf[4] = { 0, 1, 2, 1 }, af[4] = { 0, 2, 0, 3 };
+    for (int i = 0; i < 4; i++) {
+        o.node->a.pad.before[i] = bf[i];
+        o.node->a.pad.after[i] = af[i];
+    }
+    o.node->a.pad.value = -0.5f;
+    float ps[12];
+    for (int i = 0; i < 12; i++) {
+        ps[i] = (float)(i + 1);
+    }
+    y = run_ref(&s, &o, ps, 12);
+    REQUIRE(y && y->shape[1] == 5 && y->shape[2] == 5 && y->shape[3] == 6);
+    int wrong = 0;
+    for (int h = 0; h < 5; h++) {
+        for (int w = 0; w < 5; w++) {
+            for (int c = 0; c < 6; c++) {
+                const int ih = h - bf[1], iw = w - bf[2], ic = c - bf[3];
+                const bool in = ih >= 0 && ih < 2 && iw >= 0 && iw < 3 && ic >= 0 && ic < 2;
+                const float want = in ? ps[(ih * 3 + iw) * 2 + ic] : -0.5f;
+                wrong += y->data[(h * 5 + w) * 6 + c] != want;
+            }
+        }
+    }
+    CHECK_EQ_INT(wrong, 0);
+    dfd_session_free(s);
+    dfd_graph_free(o.g);
+
     // activations at a few points
     const struct {
         dfd_act act;
