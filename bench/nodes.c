@@ -92,8 +92,8 @@ int main(int argc, char **argv)
         char shape[64];
         snprintf(shape, sizeof shape, "%dx%dx%d -> %dx%dx%d", vi->shape[1], vi->shape[2],
                  vi->shape[3], vo->shape[1], vo->shape[2], vo->shape[3]);
-        printf("%4zu %-8s %-26s %s %8.1f us %5.1f%%  %.36s\n", i, dfd_op_name(nd->op), shape,
-               fast ? "fast" : "ref ", t * 1e6, 100 * t / total, nd->name);
+        printf("%4zu %-8s %-26s %-9s %8.1f us %5.1f%%  %.36s\n", i, dfd_op_name(nd->op), shape,
+               dfd_session_node_kernel(s, i), t * 1e6, 100 * t / total, nd->name);
     }
     dfd_session_free(s);
     dfd_graph_free(g);

@@ -22,9 +22,10 @@
 
 struct nn_fast {
     const dfd_node *node;
-    nn_dwpw_packed *dwpw;   // the fused AVX-512 kernel (no oneDNN primitive then)
-    nn_dwpw_packed *im2col; // the few-input-channels AVX-512 kernel (no primitive either)
-    bool prelu_after;       // PReLU as a pass over the output after the primitive (see build)
+    nn_dwpw_packed *dwpw;      // the fused AVX-512 kernel (no oneDNN primitive then)
+    nn_dwpw_packed *im2col;    // the few-input-channels AVX-512 kernel (no primitive either)
+    nn_dwpw_packed *firstconv; // the large-kernel few-channel AVX-512 kernel
+    bool prelu_after;          // PReLU as a pass over the output after the primitive (see build)
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     dnnl_primitive_t prim;
@@ -34,6 +35,11 @@ struct nn_fast {
     dnnl_exec_arg_t args[MAX_ARGS];
     int n_args;
 };
+
+const char *nn_fast_kernel(const nn_fast *f)
+{
+    return f->dwpw ? "dwpw" : f->im2col ? "im2col" : f->firstconv ? "firstconv" : "onednn";
+}
 
 void nn_fast_free(nn_fast *f)
 {
@@ -60,6 +66,7 @@ void nn_fast_free(nn_fast *f)
     dfd_aligned_free(f->scratch_buf);
     nn_dwpw_packed_free(f->dwpw);
     nn_dwpw_packed_free(f->im2col);
+    nn_dwpw_packed_free(f->firstconv);
     dfd_free(f);
 }
 
@@ -417,12 +424,15 @@ dfd_status nn_fast_prepare(nn_fast **out, const nn_args *a, dfd_error *err)
         *out = f;
         return DFD_OK;
     }
-    if (nn_dwpw_fast_available() && nn_im2col_suits(a->node, a->in[0])) {
+    const bool first = nn_dwpw_fast_available() && nn_firstconv_suits(a->node, a->in[0], a->out);
+    if (first || (nn_dwpw_fast_available() && nn_im2col_suits(a->node, a->in[0]))) {
         nn_fast *f = dfd_calloc(1, sizeof *f);
-        if (!f || !(f->im2col = nn_im2col_pack(a->node))) {
+        nn_dwpw_packed *p = f ? (first ? nn_firstconv_pack : nn_im2col_pack)(a->node) : NULL;
+        if (!p) {
             dfd_free(f);
             return dfd_error_set(err, DFD_ERR_NOMEM, "%s: out of memory", a->node->name);
         }
+        *(first ? &f->firstconv : &f->im2col) = p;
         f->node = a->node;
         *out = f;
         return DFD_OK;
@@ -469,6 +479,10 @@ void nn_fast_run(nn_fast *f, const nn_args *a)
     }
     if (f->im2col) {
         nn_im2col_avx512(a, f->im2col);
+        return;
+    }
+    if (f->firstconv) {
+        nn_firstconv_avx512(a, f->firstconv);
         return;
     }
     dnnl_memory_set_data_handle(f->src, a->in[0]->data);

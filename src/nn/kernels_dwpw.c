@@ -1,5 +1,6 @@
-// Packing of DWPW and im2col parameters for the AVX-512 kernels. Kept out of the *_avx512.c
-// files, which are compiled with -mavx512f: this code also runs (to free) on CPUs without it.
+// Packing of DWPW, im2col and firstconv parameters for the AVX-512 kernels. Kept out of the
+// *_avx512.c files, which are compiled with -mavx512f: this code also runs (to free) on CPUs
+// without it.
 #include <string.h>
 
 #include "dfdetect/util/alloc.h"
@@ -51,7 +52,8 @@ nn_dwpw_packed *nn_dwpw_pack(const dfd_node *n)
     return p;
 }
 
-// Few input channels (the first layer on RGB) and at most 16 outputs, dilation 1, one group: there
+// Few input channels (the first layer on RGB) and at most 16 outputs, dilation 1, one group
+// (kernels of 5x5 and more with at most 24 outputs go to the firstconv kernel first): there
 // oneDNN ran FaceMesh's 3 -> 16 first layer 3.5x slower; with 24 or 32 outputs (BlazeFace,
 // faceres) it was as fast or faster, and with more input channels its kernels are near peak.
 bool nn_im2col_suits(const dfd_node *n, const dfd_tensor *x)
@@ -84,6 +86,55 @@ nn_dwpw_packed *nn_im2col_pack(const dfd_node *n)
     copy_padded(p->pw_b, &n->bias, 1, (size_t)p->OC, (size_t)p->OCP);
     if (n->act.kind == DFD_ACT_PRELU) {
         p->slopes = p->pw_b + p->OCP;
+        copy_padded(p->slopes, &n->alpha, 1, (size_t)p->OC, (size_t)p->OCP);
+    }
+    return p;
+}
+
+// Measured against oneDNN and the im2col kernel (one thread, 5x5 stride 2 on 256x256 unless
+// said): 24 outputs 0.37 against 0.43 ms, 16 outputs 0.25 against 0.32, 8 outputs 0.09 against
+// 0.20 (192x192), 7x7 with 24 outputs 0.50 against 0.63 (224x224); it loses with 32 or 64
+// outputs (whole vectors for oneDNN) and ties or loses with 3x3 kernels (too few taps to pay
+// for the split and the transposes).
+bool nn_firstconv_suits(const dfd_node *n, const dfd_tensor *x, const dfd_tensor *y)
+{
+    const dfd_window *w = &n->a.conv.win;
+    return n->op == DFD_OP_CONV2D && n->a.conv.groups == 1 && x->rank == 4 && y->rank == 4 &&
+           x->shape[3] <= NN_FIRSTCONV_MAX_IC && n->weight.rank == 4 &&
+           n->weight.shape[0] * n->weight.shape[1] >= 25 &&
+           n->weight.shape[0] <= NN_FIRSTCONV_MAX_K && n->weight.shape[1] <= NN_FIRSTCONV_MAX_K &&
+           y->shape[2] <= NN_FIRSTCONV_MAX_OW && y->shape[3] <= NN_FIRSTCONV_MAX_OC &&
+           w->sw <= NN_FIRSTCONV_MAX_STRIDE && w->dh == 1 && w->dw == 1;
+}
+
+nn_dwpw_packed *nn_firstconv_pack(const dfd_node *n)
+{
+    nn_dwpw_packed *p = dfd_calloc(1, sizeof *p);
+    if (!p) {
+        return NULL;
+    }
+    const int taps = n->weight.shape[0] * n->weight.shape[1] * n->weight.shape[2];
+    p->C = taps;
+    p->OC = n->weight.shape[3];
+    p->CP = taps;
+    p->OCP = (p->OC + 15) / 16 * 16;
+    const int OCP8 = (p->OC + 7) / 8 * 8;
+    p->block = dfd_aligned_calloc(((size_t)taps * OCP8 + 2 * (size_t)p->OCP) * sizeof(float));
+    if (!p->block) {
+        dfd_free(p);
+        return NULL;
+    }
+    p->pw_b = p->block;
+    p->slopes = n->act.kind == DFD_ACT_PRELU ? p->pw_b + p->OCP : NULL;
+    p->pw_w = p->pw_b + 2 * (size_t)p->OCP;
+    for (int t = 0; t < taps; t++) {
+        for (int o = 0; o < p->OC; o++) {
+            p->pw_w[((size_t)(o / 8) * taps + t) * 8 + o % 8] =
+                n->weight.data[(size_t)t * p->OC + o];
+        }
+    }
+    copy_padded(p->pw_b, &n->bias, 1, (size_t)p->OC, (size_t)p->OCP);
+    if (p->slopes) {
         copy_padded(p->slopes, &n->alpha, 1, (size_t)p->OC, (size_t)p->OCP);
     }
     return p;

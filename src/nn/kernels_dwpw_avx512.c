@@ -330,10 +330,8 @@ dwpw_rows_impl(const nn_args *a, const nn_dwpw_packed *pk, long r0, long r1, con
     const dfd_tensor *x = a->in[0];
     dfd_tensor *y = a->out;
     const int C = CK ? CK : x->shape[3], OH = y->shape[1], OW = y->shape[2], OC = y->shape[3];
-    const act_params act = { n->act.kind, _mm512_set1_ps(n->act.lo), _mm512_set1_ps(n->act.hi),
-                             _mm512_set1_ps(n->act.alpha), pk->slopes };
-    const bool act_after =
-        act.kind == DFD_ACT_SIGMOID || act.kind == DFD_ACT_TANH || act.kind == DFD_ACT_ELU;
+    const act_params act = act_params_of(n, pk->slopes);
+    const bool act_after = act_is_after(&act);
     const int ST = CK ? (CK + 15) / 16 * 16 : STRIDE_ANY;
     float d[SEG * STRIDE_ANY] __attribute__((aligned(64)));
     for (long r = r0; r < r1; r++) {

@@ -155,10 +155,8 @@ static void im2col_rows(const nn_args *a, const nn_dwpw_packed *pk, long r0, lon
     const int H = x->shape[1], W = x->shape[2], IC = x->shape[3];
     const int KH = n->weight.shape[0], KW = n->weight.shape[1], row = KW * IC;
     const int OH = y->shape[1], OW = y->shape[2], OC = y->shape[3], ST = win->sw * IC;
-    const act_params act = { n->act.kind, _mm512_set1_ps(n->act.lo), _mm512_set1_ps(n->act.hi),
-                             _mm512_set1_ps(n->act.alpha), pk->slopes };
-    const bool act_after =
-        act.kind == DFD_ACT_SIGMOID || act.kind == DFD_ACT_TANH || act.kind == DFD_ACT_ELU;
+    const act_params act = act_params_of(n, pk->slopes);
+    const bool act_after = act_is_after(&act);
     // Output columns [pa, pb) read only columns inside the image.
     const int last = W - KW + win->pads[2]; // the last inside column's first tap, times sw
     int pa = (win->pads[2] + win->sw - 1) / win->sw, pb = last < 0 ? 0 : last / win->sw + 1;

@@ -6,6 +6,7 @@
 #define DFD_NN_KERNELS_PW_AVX512_H
 
 #include <immintrin.h>
+#include <stdbool.h>
 #ifdef _OPENMP
 #    include <omp.h>
 #endif
@@ -29,7 +30,22 @@ typedef struct act_params {
     const float *slopes;
 } act_params;
 
-static inline __m512 act_vec(__m512 v, const act_params *a, int o)
+// The node's activation and the slopes of its PReLU (packed, [OCP]), hoisted out of the loops.
+static inline act_params act_params_of(const dfd_node *n, const float *slopes)
+{
+    const act_params a = { n->act.kind, _mm512_set1_ps(n->act.lo), _mm512_set1_ps(n->act.hi),
+                           _mm512_set1_ps(n->act.alpha), slopes };
+    return a;
+}
+
+// Activations the kernels leave to nn_act_apply over their output rows.
+static inline bool act_is_after(const act_params *a)
+{
+    return a->kind == DFD_ACT_SIGMOID || a->kind == DFD_ACT_TANH || a->kind == DFD_ACT_ELU;
+}
+
+// The activation of v, with slope the PReLU slopes of its lanes (read only for PReLU).
+static inline __m512 act_with(__m512 v, const act_params *a, __m512 slope)
 {
     switch (a->kind) {
     case DFD_ACT_RELU:
@@ -41,10 +57,16 @@ static inline __m512 act_vec(__m512 v, const act_params *a, int o)
                                   a->alpha);
     case DFD_ACT_PRELU:
         return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
-                                  _mm512_load_ps(a->slopes + o));
+                                  slope);
     default:
         return v; // none, or applied after the store (sigmoid, tanh, elu)
     }
+}
+
+// Lanes are the outputs o .. o + 15 of one pixel.
+static inline __m512 act_vec(__m512 v, const act_params *a, int o)
+{
+    return act_with(v, a, a->kind == DFD_ACT_PRELU ? _mm512_load_ps(a->slopes + o) : v);
 }
 
 // 8 pixels x 32 outputs: 16 accumulators initialised with bias + residual (the residual is read

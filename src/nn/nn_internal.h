@@ -196,6 +196,21 @@ void nn_dwpw_avx512_rows(const nn_args *a, const nn_dwpw_packed *p, long r0, lon
 bool nn_im2col_suits(const dfd_node *n, const dfd_tensor *x);
 nn_dwpw_packed *nn_im2col_pack(const dfd_node *n);
 void nn_im2col_avx512(const nn_args *a, const nn_dwpw_packed *p);
-const nn_dwpw_packed *nn_fast_dwpw(const nn_fast *f);
+// Convolutions of few input channels and large kernels with pixels along the vector
+// (kernels_firstconv_avx512.c: BlazeFace's first layer), used where nn_firstconv_suits says so
+// and this CPU runs the DWPW kernel; it goes before the im2col kernel. Packed into the pointwise
+// fields of nn_dwpw_packed: pw_w [OC / 8][KH][KW][IC][8] (OC rounded up to 8), pw_b and slopes
+// [OCP] with OCP = OC rounded up to 16; no depthwise fields.
+#define NN_FIRSTCONV_MAX_IC     4
+#define NN_FIRSTCONV_MAX_K      7
+#define NN_FIRSTCONV_MAX_STRIDE 3
+#define NN_FIRSTCONV_MAX_OW     256
+#define NN_FIRSTCONV_MAX_OC     24
+bool nn_firstconv_suits(const dfd_node *n, const dfd_tensor *x, const dfd_tensor *y);
+nn_dwpw_packed *nn_firstconv_pack(const dfd_node *n);
+void nn_firstconv_avx512(const nn_args *a, const nn_dwpw_packed *p);
+
+// Which kernel a prepared fast node runs: "onednn", "dwpw", "im2col" or "firstconv".
+const char *nn_fast_kernel(const nn_fast *f);
 
 #endif

@@ -353,6 +353,11 @@ size_t dfd_session_arena_bytes(const dfd_session *s)
     return s->arena_bytes;
 }
 
+const char *dfd_session_node_kernel(const dfd_session *s, size_t i)
+{
+    return i < s->g->n_nodes && s->fast && s->fast[i] ? nn_fast_kernel(s->fast[i]) : "reference";
+}
+
 size_t dfd_session_n_fast(const dfd_session *s)
 {
     return s->n_fast;

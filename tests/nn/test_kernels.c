@@ -49,8 +49,9 @@ static dfd_status one_node_begin(one_node *o, dfd_op op, int rank, const int *xs
 }
 
 // Run the finalized graph on both backends with the same random inputs; returns the worst
-// relative error of fast against reference (and the output through *ref_out if wanted).
-static double run_both(dfd_graph *g, int batch, int *n_fast)
+// relative error of fast against reference. *n_fast: the nodes that ran on the fast kernel named
+// kernel (NULL: on any fast kernel).
+static double run_both(dfd_graph *g, int batch, const char *kernel, int *n_fast)
 {
     dfd_session *s[2];
     dfd_session_opts o = dfd_session_opts_default();
@@ -61,7 +62,11 @@ static double run_both(dfd_graph *g, int batch, int *n_fast)
             return INFINITY;
         }
     }
-    *n_fast = (int)dfd_session_n_fast(s[0]);
+    *n_fast = 0;
+    for (size_t i = 0; i < dfd_graph_n_nodes(g); i++) {
+        const char *k = dfd_session_node_kernel(s[0], i);
+        *n_fast += kernel ? !strcmp(k, kernel) : strcmp(k, "reference") != 0;
+    }
     for (size_t i = 0; i < dfd_graph_n_inputs(g); i++) {
         test_fill(dfd_session_input(s[0], i), 1.0f);
         memcpy(dfd_session_input(s[1], i)->data, dfd_session_input(s[0], i)->data,
@@ -102,9 +107,9 @@ static dfd_window random_window(int trial, int kmax, int smax, int dilation)
 
 // One random convolution (weights, bias unless trial % 5 == 0, the trial's activation, an
 // optional residual) on both backends; fails the test beyond 1e-5 relative error. Adds to
-// *fast_nodes how many nodes ran on a fast kernel.
+// *fast_nodes how many nodes ran on the fast kernel named kernel (NULL: any).
 static void check_conv(int trial, int H, int W, int IC, int G, int OC, dfd_window win,
-                       bool residual, int *fast_nodes)
+                       bool residual, const char *kernel, int *fast_nodes)
 {
     int ekh = (win.kh - 1) * win.dh + 1, ekw = (win.kw - 1) * win.dw + 1;
     if (win.padding == DFD_PAD_VALID && (H < ekh || W < ekw)) {
@@ -139,7 +144,7 @@ static void check_conv(int trial, int H, int W, int IC, int G, int OC, dfd_windo
     }
     CHECK_OK(st);
     int n_fast = 0;
-    double e = run_both(o.g, 1 + trial % 3, &n_fast);
+    double e = run_both(o.g, 1 + trial % 3, kernel, &n_fast);
     if (!(e < 1e-5)) {
         fprintf(stderr,
                 "    trial %d: %dx%d IC %d OC %d G %d k %dx%d s %dx%d d %d %s act %s%s: "
@@ -170,16 +175,16 @@ static void fast_conv_matches_reference_on_random_shapes(void)
             OC = G * test_rand_int(1, 6);
         }
         dfd_window win = random_window(trial, 5, 2, trial % 7 == 0 ? 2 : 1);
-        check_conv(trial, H, W, IC, G, OC, win, trial % 4 == 1, &fast_nodes);
+        check_conv(trial, H, W, IC, G, OC, win, trial % 4 == 1, NULL, &fast_nodes);
         checked++;
     }
     CHECK_EQ_INT(checked, 60);
     CHECK(fast_nodes >= 50); // oneDNN really ran (it may decline a rare shape)
 }
 
-// The first layers of the face models (1 to 4 input channels, at most 16 outputs) run on the
-// im2col kernel where the CPU has AVX-512: its direct groups of 16 and 8 pixels and its gathered
-// borders, on rows wide enough for all three, every kernel size to 7x7, strides 1 to 3.
+// The first layers of the face models (1 to 4 input channels, at most 16 outputs, kernels
+// smaller than 5x5) run on the im2col kernel where the CPU has AVX-512: its direct groups of 16
+// pixels and its gathered borders, on rows wide enough for both, strides 1 to 3.
 static void few_channel_convolutions_match_reference(void)
 {
     test_rng_seed(7);
@@ -187,13 +192,38 @@ static void few_channel_convolutions_match_reference(void)
     for (int trial = 0; trial < 48; trial++) {
         const int H = test_rand_int(1, 19), W = test_rand_int(1, 70);
         const int IC = test_rand_int(1, 4), OC = trial % 4 == 0 ? 16 : test_rand_int(1, 16);
-        dfd_window win = random_window(trial, 7, 3, 1);
-        check_conv(trial, H, W, IC, 1, OC, win, trial % 4 == 1, &fast_nodes);
+        dfd_window win = random_window(trial, 4, 3, 1);
+        check_conv(trial, H, W, IC, 1, OC, win, trial % 4 == 1, "im2col", &fast_nodes);
         suited++;
     }
     CHECK_EQ_INT(suited, 48);
     if (nn_dwpw_fast_available()) {
         CHECK_EQ_INT(fast_nodes, 48); // the im2col kernel took every one
+    }
+}
+
+// Large kernels (5x5 to 7x7) on 1 to 4 input channels with at most 24 outputs (BlazeFace's first
+// layer) run on the firstconv kernel: every stride phase, the left and right padding of both
+// paddings, partial register blocks (widths from 1 to the 256-output limit), a residual, every
+// activation, batches of 1 to 3.
+static void large_kernel_first_layers_match_reference(void)
+{
+    test_rng_seed(11);
+    int fast_nodes = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        dfd_window win = random_window(trial, 7, 3, 1);
+        win.kh = test_rand_int(5, 7);
+        win.kw = test_rand_int(5, 7);
+        if (trial == 0) {
+            win.padding = DFD_PAD_SAME; // 256 outputs wide: the kernel's limit
+        }
+        const int W = trial == 0 ? 256 * win.sw : test_rand_int(1, 110);
+        const int H = test_rand_int(1, 14), IC = test_rand_int(1, 4);
+        const int OC = trial % 4 == 0 ? 24 : test_rand_int(1, 24);
+        check_conv(trial, H, W, IC, 1, OC, win, trial % 4 == 1, "firstconv", &fast_nodes);
+    }
+    if (nn_dwpw_fast_available()) {
+        CHECK_EQ_INT(fast_nodes, 40); // the firstconv kernel took every one
     }
 }
 
@@ -220,7 +250,7 @@ static void fast_matmul_matches_reference_on_random_shapes(void)
         dfd_finalize_opts fo = { .fuse = false };
         CHECK_OK(dfd_graph_finalize(o.g, &fo, "random matmul", NULL));
         int n_fast = 0;
-        double e = run_both(o.g, 1 + trial % 9, &n_fast);
+        double e = run_both(o.g, 1 + trial % 9, NULL, &n_fast);
         if (!(e < 1e-5)) {
             fprintf(stderr, "    trial %d: K %d OC %d error %.2e\n", trial, K, OC, e);
         }
@@ -301,7 +331,7 @@ static void fused_depthwise_pointwise_matches_reference(void)
         REQUIRE(g);
         fused_nodes += dfd_graph_n_nodes(g) == 1 && dfd_graph_node(g, 0)->op == DFD_OP_DWPW;
         int n_fast = 0;
-        double e = run_both(g, 1 + trial % 2, &n_fast);
+        double e = run_both(g, 1 + trial % 2, NULL, &n_fast);
         if (!(e < 1e-5)) {
             fprintf(stderr, "    trial %d: %dx%d C %d OC %d k%d s%d %s res %d act %d: %.2e\n",
                     trial, H, W, C, OC, K, S, pad == DFD_PAD_SAME ? "SAME" : "VALID", res_ok,
@@ -328,7 +358,7 @@ static void fused_depthwise_runs_of_eight_match_reference(void)
                                       random_act(wi + ci), true);
             REQUIRE(g);
             int n_fast = 0;
-            double e = run_both(g, 2, &n_fast);
+            double e = run_both(g, 2, NULL, &n_fast);
             if (!(e < 1e-5)) {
                 fprintf(stderr, "    C %d W %d %s: %.2e\n", C, W,
                         pad == DFD_PAD_SAME ? "SAME" : "VALID", e);
@@ -563,6 +593,7 @@ static void binary_ops_broadcast_channel_vectors_and_scalars(void)
 
 DFD_TEST_MAIN(
     { "few_channel_convolutions_match_reference", few_channel_convolutions_match_reference },
+    { "large_kernel_first_layers_match_reference", large_kernel_first_layers_match_reference },
     { "fast_conv_matches_reference_on_random_shapes",
       fast_conv_matches_reference_on_random_shapes },
     { "fast_matmul_matches_reference_on_random_shapes",

@@ -56,6 +56,8 @@ size_t dfd_session_arena_bytes(const dfd_session *s);
 
 // Nodes that run on a fast kernel in this session.
 size_t dfd_session_n_fast(const dfd_session *s);
+// The kernel node i runs: "reference", or a fast one ("onednn", "dwpw", "im2col", "firstconv").
+const char *dfd_session_node_kernel(const dfd_session *s, size_t i);
 
 // With opts.profile: seconds spent in node i (topological order, as dfd_graph_node) summed
 // over all runs so far, and whether it ran on a fast kernel. 0 without profiling.
