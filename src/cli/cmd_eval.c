@@ -18,7 +18,8 @@
 
 static const char eval_help[] =
     "usage: dfdetect eval [--model FILE] --data D [--data D2 ...] [--json] [--report DIR]\n"
-    "                     [--frames N] [--jobs N] [--threshold T] [--holdout] [--limit N]\n"
+    "                     [--frames N] [--mirror] [--jobs N] [--threshold T] [--holdout]\n"
+    "                     [--limit N]\n"
     "\n"
     "Measure a detector on a labelled dataset (a DFDC folder with metadata.json, a labels CSV,\n"
     "or real/ + fake/ folders; repeat --data for several as one): every item is scanned as\n"
@@ -40,6 +41,7 @@ static const char eval_help[] =
     "  --report DIR      write DIR (replaced whole): roc.png, confusion.png, scores.png,\n"
     "                    items.csv, metrics.json and index.html\n"
     "  --frames N        frames sampled per video (default: the model's)\n"
+    "  --mirror          score every face crop mirrored too, as `dfdetect scan --mirror`\n"
     "  --jobs N          items scanned at once (default 1)\n"
     "  --threshold T     probability at or above which an item is FAKE (default: the model's)\n"
     "  --holdout         only the items the model never trained on: the held-out fold its\n"
@@ -313,7 +315,7 @@ static int evaluate(eval_res *r, const dfd_eval_info *base, const dfd_scan_opts 
 
 static int run_eval(int argc, char **argv)
 {
-    bool json = false, help = false, holdout = false;
+    bool json = false, help = false, holdout = false, mirror = false;
     int jobs = 1, frames = 0, limit = 0;
     const char *model_path = NULL, *threshold_s = NULL, *report_dir = NULL, *models_dir = NULL;
     cli_strings data = { .n = 0 };
@@ -323,6 +325,7 @@ static int run_eval(int argc, char **argv)
         { "json", CLI_FLAG, &json, 0, 0 },
         { "report", CLI_STRING, &report_dir, 0, 0 },
         { "frames", CLI_INT, &frames, 1, 1000 },
+        { "mirror", CLI_FLAG, &mirror, 0, 0 },
         { "jobs", CLI_INT, &jobs, 1, 256 },
         { "threshold", CLI_STRING, &threshold_s, 0, 0 },
         { "holdout", CLI_FLAG, &holdout, 0, 0 },
@@ -346,6 +349,7 @@ static int run_eval(int argc, char **argv)
     }
     dfd_scan_opts so = dfd_scan_opts_default();
     so.frames = frames;
+    so.mirror = mirror;
     if (threshold_s && !cli_parse_probability(&so.threshold, threshold_s)) {
         cli_error("eval: --threshold wants a number in [0, 1], not '%s'", threshold_s);
         return CLI_USAGE;

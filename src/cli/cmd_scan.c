@@ -22,8 +22,8 @@
 
 static const char scan_help[] =
     "usage: dfdetect scan VIDEO...|IMAGE...|DIR... [--model FILE] [--json] [--jobs N]\n"
-    "                     [--threshold T] [--frames N] [--submission FILE.csv] [--explain DIR]\n"
-    "                     [--models DIR]\n"
+    "                     [--threshold T] [--frames N] [--mirror] [--submission FILE.csv]\n"
+    "                     [--explain DIR] [--models DIR]\n"
     "\n"
     "Say whether each video or image is a deepfake: sample frames as the model was trained to,\n"
     "find and track the faces, score every face with the detector and give the file the\n"
@@ -44,6 +44,8 @@ static const char scan_help[] =
     "  --jobs N            files scanned at once (default 1)\n"
     "  --threshold T       probability at or above which a file is FAKE (default: the model's)\n"
     "  --frames N          frames sampled per video (default: the model's)\n"
+    "  --mirror            also score every face crop mirrored and give the temporal model the\n"
+    "                      mean of the two (test-time augmentation: twice the backbone time)\n"
     "  --submission FILE   also write the DFDC submission CSV `filename,label` (label: the\n"
     "                      probability; 0.5 for a file without a face or that failed)\n"
     "  --explain DIR       for each file with faces, a folder DIR/<file name> with each face\n"
@@ -328,7 +330,7 @@ static int explain_dirs(scan_list *l, const char *dir)
 
 static int run_scan(int argc, char **argv)
 {
-    bool json = false, help = false;
+    bool json = false, help = false, mirror = false;
     int jobs = 1, frames = 0;
     const char *model_path = NULL, *threshold_s = NULL, *submission = NULL, *models_dir = NULL,
                *explain = NULL;
@@ -338,6 +340,7 @@ static int run_scan(int argc, char **argv)
         { "jobs", CLI_INT, &jobs, 1, 256 },
         { "threshold", CLI_STRING, &threshold_s, 0, 0 },
         { "frames", CLI_INT, &frames, 1, 1000 },
+        { "mirror", CLI_FLAG, &mirror, 0, 0 },
         { "submission", CLI_STRING, &submission, 0, 0 },
         { "models", CLI_STRING, &models_dir, 0, 0 },
         { "explain", CLI_STRING, &explain, 0, 0 },
@@ -352,6 +355,7 @@ static int run_scan(int argc, char **argv)
     }
     dfd_scan_opts so = dfd_scan_opts_default();
     so.frames = frames;
+    so.mirror = mirror;
     if (n_pos == 0) {
         cli_error("scan: no video or image given (see dfdetect scan --help)");
         dfd_free(pos);

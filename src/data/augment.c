@@ -112,17 +112,7 @@ static inline uint8_t clamp_level(double v)
 
 void dfd_augment_flip(dfd_image *img)
 {
-    const int c = img->c;
-    for (int y = 0; y < img->h; y++) {
-        uint8_t *row = dfd_image_px(img, 0, y);
-        for (int a = 0, b = img->w - 1; a < b; a++, b--) {
-            for (int k = 0; k < c; k++) {
-                uint8_t t = row[a * c + k];
-                row[a * c + k] = row[b * c + k];
-                row[b * c + k] = t;
-            }
-        }
-    }
+    dfd_image_mirror(img);
 }
 
 dfd_status dfd_augment_geometry(dfd_image *dst, const dfd_image *src, float angle_deg, float scale,

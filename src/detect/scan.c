@@ -42,9 +42,12 @@ const char *dfd_scan_verdict_name(dfd_scan_verdict v)
 
 dfd_scan_opts dfd_scan_opts_default(void)
 {
-    return (dfd_scan_opts){
-        .frames = 0, .threshold = -1.0f, .n_threads = 0, .batch = 4, .keep_crops = false
-    };
+    return (dfd_scan_opts){ .frames = 0,
+                            .threshold = -1.0f,
+                            .n_threads = 0,
+                            .batch = 4,
+                            .keep_crops = false,
+                            .mirror = false };
 }
 
 bool dfd_scan_is_image(const char *path)
@@ -194,6 +197,36 @@ static dfd_status load_frames(dfd_frame_set *set, dfd_scanner *s, const char *pa
     return st;
 }
 
+// Test-time mirroring: feats (n embeddings of crops) becomes the mean of those and the
+// embeddings of the mirrored crops.
+static dfd_status add_mirrored(float *feats, dfd_backbone *b, const dfd_image *crops, size_t n,
+                               dfd_error *err)
+{
+    dfd_image *mirrored = dfd_calloc(n, sizeof *mirrored);
+    float *more = dfd_malloc(n * DFD_BACKBONE_DIM * sizeof *more);
+    dfd_status st = mirrored && more ? DFD_OK : dfd_error_set(err, DFD_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; !st && k < n; k++) {
+        st = dfd_image_copy(&mirrored[k], &crops[k]);
+        if (st) {
+            st = dfd_error_set(err, st, "out of memory");
+        } else {
+            dfd_image_mirror(&mirrored[k]);
+        }
+    }
+    if (!st) {
+        st = dfd_backbone_embed(more, b, mirrored, n, err);
+    }
+    for (size_t i = 0; !st && i < n * DFD_BACKBONE_DIM; i++) {
+        feats[i] = 0.5f * (feats[i] + more[i]);
+    }
+    for (size_t k = 0; mirrored && k < n; k++) {
+        dfd_image_free(&mirrored[k]);
+    }
+    dfd_free(mirrored);
+    dfd_free(more);
+    return st;
+}
+
 // Backbone and head over one identity's crops.
 static dfd_status score_identity(dfd_scan_identity *out, dfd_scanner *s,
                                  const dfd_face_identity *id, dfd_scan_timing *t, dfd_error *err)
@@ -213,6 +246,9 @@ static dfd_status score_identity(dfd_scan_identity *out, dfd_scanner *s,
     }
     double t0 = dfd_now();
     st = dfd_backbone_embed(feats, s->backbone, crops, n, err);
+    if (!st && s->o.mirror) {
+        st = add_mirrored(feats, s->backbone, crops, n, err);
+    }
     t->backbone += dfd_now() - t0;
     if (st) {
         goto done;

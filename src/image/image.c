@@ -90,6 +90,21 @@ dfd_status dfd_image_copy(dfd_image *dst, const dfd_image *src)
     return DFD_OK;
 }
 
+void dfd_image_mirror(dfd_image *img)
+{
+    const int c = img->c;
+    for (int y = 0; y < img->h; y++) {
+        uint8_t *row = dfd_image_px(img, 0, y);
+        for (int a = 0, b = img->w - 1; a < b; a++, b--) {
+            for (int k = 0; k < c; k++) {
+                const uint8_t t = row[a * c + k];
+                row[a * c + k] = row[b * c + k];
+                row[b * c + k] = t;
+            }
+        }
+    }
+}
+
 dfd_status dfd_image_rotate(dfd_image *dst, const dfd_image *src, int degrees_cw)
 {
     memset(dst, 0, sizeof *dst);

@@ -289,6 +289,29 @@ static void test_image_taken_whole(void)
     CHECK_OK(dfd_backbone_embed(feats, b, &square, 1, &err));
     CHECK_OK(dfd_head_forward(e.model->head, &fl, &seq, feats, &len, 1, 1, 0, &err));
     CHECK_NEAR(r.probability, sig(seq / 1.7f), 1e-5);
+    // With test-time mirroring the head sees the mean of the square's embedding and its mirror
+    // image's (and the answer moves: the ramp is not symmetric).
+    dfd_scan_opts mo = dfd_scan_opts_default();
+    mo.mirror = true;
+    dfd_scanner *sm;
+    REQUIRE(dfd_scanner_create(&sm, e.model, e.faces, e.backbone, &mo, &err) == DFD_OK);
+    dfd_scan_result rm;
+    CHECK_OK(dfd_scan_file(&rm, sm, png, &err));
+    dfd_image flipped;
+    REQUIRE(dfd_image_copy(&flipped, &square) == DFD_OK);
+    dfd_image_mirror(&flipped);
+    CHECK(flipped.data[0] == square.data[(size_t)(square.w - 1) * 3]);
+    float feats_m[DFD_BACKBONE_DIM], seq_m;
+    CHECK_OK(dfd_backbone_embed(feats_m, b, &flipped, 1, &err));
+    for (int i = 0; i < DFD_BACKBONE_DIM; i++) {
+        feats_m[i] = 0.5f * (feats[i] + feats_m[i]);
+    }
+    CHECK_OK(dfd_head_forward(e.model->head, &fl, &seq_m, feats_m, &len, 1, 1, 0, &err));
+    CHECK_NEAR(rm.probability, sig(seq_m / 1.7f), 1e-5);
+    CHECK(fabsf(rm.probability - r.probability) > 1e-4f);
+    dfd_scan_result_free(&rm);
+    dfd_scanner_free(sm);
+    dfd_image_free(&flipped);
     dfd_backbone_free(b);
     dfd_scan_result_free(&r);
     // A model trained with images "detect" does not fall back: the ramp has no face.

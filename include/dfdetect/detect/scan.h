@@ -37,6 +37,8 @@ typedef struct dfd_scan_opts {
                      // their arenas cost a one-shot scan page zeroing: docs/PERFORMANCE.md)
     bool keep_crops; // keep each face's crop in the result (dfd_scan_face.crop), for
                      // explanations (detect/explain.h); default false
+    bool mirror;     // test-time augmentation: embed every crop mirrored too and give the head
+                     // the mean of the two embeddings (twice the backbone time); default false
 } dfd_scan_opts;
 
 dfd_scan_opts dfd_scan_opts_default(void);

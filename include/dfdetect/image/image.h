@@ -52,6 +52,9 @@ static inline uint8_t *dfd_image_px(const dfd_image *img, int x, int y)
 // Errors: DFD_ERR_INVALID (src is empty), DFD_ERR_NOMEM.
 dfd_status dfd_image_copy(dfd_image *dst, const dfd_image *src);
 
+// Mirrors img left to right in place (an empty image is left as it is).
+void dfd_image_mirror(dfd_image *img);
+
 // Allocates *dst rotated clockwise by `degrees_cw` (0, 90, 180 or 270; anything else is
 // DFD_ERR_INVALID). 90 and 270 swap width and height. Errors: DFD_ERR_INVALID, DFD_ERR_NOMEM.
 dfd_status dfd_image_rotate(dfd_image *dst, const dfd_image *src, int degrees_cw);
