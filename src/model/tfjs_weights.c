@@ -17,16 +17,16 @@
 
 float tfjs_half_to_float(uint16_t h)
 {
-    int sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    float v;
+    // Exact, by moving the fields (a model's millions of weights: ldexpf was most of loading).
+    const uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
     if (exp == 0) {
-        v = ldexpf((float)mant, -24); // subnormal (or zero)
-    } else if (exp == 31) {
-        v = mant ? NAN : INFINITY;
-    } else {
-        v = ldexpf((float)(mant | 0x400), exp - 25);
+        const float v = (float)mant * 0x1p-24f; // subnormal or zero: exact
+        return sign ? -v : v;
     }
-    return sign ? -v : v;
+    const uint32_t bits = sign | (exp == 31 ? 0xffu : exp + 112) << 23 | mant << 13;
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
 }
 
 bool tfjs_base64_decode(char *out, size_t n, const char *in)
@@ -227,6 +227,7 @@ static dfd_status decode_entry(tfjs_weight *out, const cJSON *e, const unsigned 
     }
     const unsigned char *p = bytes + *pos;
     float *v = out->value.data;
+    const bool half = qd && strcmp(qd, "float16") == 0;
     for (size_t i = 0; i < numel; i++) {
         const unsigned char *b = p + i * elem;
         if (!qd) {
@@ -237,7 +238,7 @@ static dfd_status decode_entry(tfjs_weight *out, const cJSON *e, const unsigned 
             } else {
                 memcpy(&v[i], &u, 4);
             }
-        } else if (strcmp(qd, "float16") == 0) {
+        } else if (half) {
             v[i] = tfjs_half_to_float((uint16_t)(b[0] | b[1] << 8));
         } else {
             unsigned qv = elem == 1 ? b[0] : (unsigned)(b[0] | b[1] << 8);

@@ -145,6 +145,19 @@ static void half_floats_and_base64_decode_exactly(void)
     CHECK(tfjs_half_to_float(0x7c00) > 1e30f);
     float nan = tfjs_half_to_float(0x7e00);
     CHECK(nan != nan);
+    // Every half against its definition: (-1)^s * 2^(e - 15) * (1 + m / 1024), subnormals
+    // 2^-14 * m / 1024, e = 31 infinity or NaN; signed zeros kept.
+    int wrong = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        const int e = (int)(h >> 10) & 0x1f, m = (int)(h & 0x3ff);
+        const double mag = e == 0    ? ldexp(m, -24)
+                           : e == 31 ? (m ? (double)NAN : (double)INFINITY)
+                                     : ldexp(1024 + m, e - 25);
+        const double want = h >> 15 ? -mag : mag;
+        const float got = tfjs_half_to_float((uint16_t)h);
+        wrong += isnan(want) ? !isnan(got) : (double)got != want || !signbit(got) != !(h >> 15);
+    }
+    CHECK_EQ_INT(wrong, 0);
     char buf[16];
     CHECK(tfjs_base64_decode(buf, sizeof buf, "Qmlhc0FkZA==") && strcmp(buf, "BiasAdd") == 0);
     CHECK(!tfjs_base64_decode(buf, sizeof buf, "bad*chars"));
