@@ -555,7 +555,7 @@ static dfd_status tr_conv(importer *im, const cJSON *node, bool depthwise, bool 
         shape[3] *= shape[2];
         shape[2] = 1;
     }
-    st = dfd_tensor_alloc(&n->weight, 4, shape);
+    st = dfd_tensor_alloc_uninit(&n->weight, 4, shape);
     if (st) {
         return dfd_error_set(im->err, st, "%s: node '%s': out of memory", im->path, tf_name(node));
     }

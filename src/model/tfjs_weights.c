@@ -145,6 +145,11 @@ static dfd_status read_group(unsigned char **buf, size_t *n, const cJSON *paths,
             *buf = NULL;
             return st;
         }
+        if (!*buf) { // the first shard (usually the only one): kept as read
+            *buf = data;
+            *n = len;
+            continue;
+        }
         unsigned char *nb = len ? dfd_realloc(*buf, *n + len) : *buf;
         if (len && !nb) {
             dfd_free(data);
@@ -221,7 +226,7 @@ static dfd_status decode_entry(tfjs_weight *out, const cJSON *e, const unsigned 
                              "%s: truncated weights: '%s' needs %zu bytes at offset %zu of %zu",
                              what, out->name, numel * elem, *pos, n_bytes);
     }
-    dfd_status st = dfd_tensor_alloc(&out->value, rank, dims);
+    dfd_status st = dfd_tensor_alloc_uninit(&out->value, rank, dims); // every element set below
     if (st) {
         return dfd_error_set(err, st, "%s: weight '%s': %s", what, out->name, dfd_status_str(st));
     }

@@ -18,7 +18,7 @@ size_t dfd_tensor_numel(const dfd_tensor *t)
     return n;
 }
 
-dfd_status dfd_tensor_alloc(dfd_tensor *t, int rank, const int *shape)
+static dfd_status tensor_alloc(dfd_tensor *t, int rank, const int *shape, bool zero)
 {
     memset(t, 0, sizeof *t);
     if (rank < 1 || rank > DFD_MAX_RANK) {
@@ -34,7 +34,8 @@ dfd_status dfd_tensor_alloc(dfd_tensor *t, int rank, const int *shape)
             return DFD_ERR_LIMIT;
         }
     }
-    float *data = dfd_aligned_calloc(n * sizeof(float));
+    float *data =
+        zero ? dfd_aligned_calloc(n * sizeof(float)) : dfd_aligned_alloc(n * sizeof(float));
     if (!data) {
         return DFD_ERR_NOMEM;
     }
@@ -44,6 +45,16 @@ dfd_status dfd_tensor_alloc(dfd_tensor *t, int rank, const int *shape)
     }
     t->data = data;
     return DFD_OK;
+}
+
+dfd_status dfd_tensor_alloc(dfd_tensor *t, int rank, const int *shape)
+{
+    return tensor_alloc(t, rank, shape, true);
+}
+
+dfd_status dfd_tensor_alloc_uninit(dfd_tensor *t, int rank, const int *shape)
+{
+    return tensor_alloc(t, rank, shape, false);
 }
 
 void dfd_tensor_free(dfd_tensor *t)
@@ -57,7 +68,7 @@ void dfd_tensor_free(dfd_tensor *t)
 
 dfd_status dfd_tensor_copy(dfd_tensor *dst, const dfd_tensor *src)
 {
-    dfd_status st = dfd_tensor_alloc(dst, src->rank, src->shape);
+    dfd_status st = dfd_tensor_alloc_uninit(dst, src->rank, src->shape);
     if (st == DFD_OK) {
         memcpy(dst->data, src->data, dfd_tensor_numel(src) * sizeof(float));
     }

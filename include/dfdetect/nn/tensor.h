@@ -29,6 +29,9 @@ size_t dfd_tensor_numel(const dfd_tensor *t);
 // Allocate (zeroed, 64-byte aligned). *t is overwritten. Errors: DFD_ERR_INVALID (rank outside
 // 1..4, a dimension < 1), DFD_ERR_LIMIT (more than DFD_TENSOR_MAX_NUMEL elements), DFD_ERR_NOMEM.
 dfd_status dfd_tensor_alloc(dfd_tensor *t, int rank, const int *shape);
+// As dfd_tensor_alloc, with the contents left unspecified: for a tensor about to be written
+// whole (a model's weights as they are read), where zeroing first costs a pass over it.
+dfd_status dfd_tensor_alloc_uninit(dfd_tensor *t, int rank, const int *shape);
 
 // Free an owning tensor and reset it to empty. Accepts NULL and empty tensors.
 void dfd_tensor_free(dfd_tensor *t);
