@@ -413,6 +413,7 @@ dfd_status dfd_scan_file(dfd_scan_result *out, dfd_scanner *s, const char *path,
     out->probability = NAN;
     out->threshold = s->o.threshold >= 0 ? s->o.threshold : s->model->threshold;
     double t0 = dfd_now();
+    out->mirrored = s->o.mirror;
     dfd_error local;
     dfd_error_clear(&local);
     dfd_status st = scan(out, s, path, &local);

@@ -89,6 +89,9 @@ cJSON *dfd_scan_result_json(const dfd_scan_result *r, const char *file, const df
     if (r->whole_image) {
         cJSON_AddBoolToObject(o, "whole_image", true);
     }
+    if (r->mirrored) {
+        cJSON_AddBoolToObject(o, "mirrored", true);
+    }
     const bool explained = ex && ex->files && ex->files->n_ids;
     cJSON *ids = cJSON_AddArrayToObject(o, "identities");
     for (size_t i = 0; ids && i < r->n_ids; i++) {

@@ -776,6 +776,7 @@ static void scan_json_scores_match_the_networks(void)
     double p = cJSON_GetNumberValue(cJSON_GetObjectItem(v, "probability"));
     CHECK(p >= 0 && p <= 1);
     CHECK((strcmp(verdict, "FAKE") == 0) == (p >= 0.5));
+    CHECK(cJSON_GetObjectItem(v, "mirrored") == NULL); // only said when asked for
     const cJSON *ids = cJSON_GetObjectItem(v, "identities");
     REQUIRE(cJSON_IsArray(ids) && cJSON_GetArraySize(ids) >= 1);
     double best = 0;
@@ -824,6 +825,17 @@ static void scan_json_scores_match_the_networks(void)
     char *got = slurp(csv);
     CHECK(strcmp(got, want) == 0);
     dfd_free(got);
+    cJSON_Delete(doc);
+    run_free(&r);
+    // --mirror: said in the JSON, and it moves the answer (the clip is not symmetric).
+    snprintf(args, sizeof args, "scan --model '%s' --json --mirror '%s'", model, clip);
+    r = run(args);
+    CHECK_EQ_INT(r.code, 0);
+    doc = cJSON_Parse(r.out);
+    REQUIRE(cJSON_IsArray(doc) && cJSON_GetArraySize(doc) == 1);
+    v = cJSON_GetArrayItem(doc, 0);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(v, "mirrored")));
+    CHECK(fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(v, "probability")) - p) > 1e-5);
     cJSON_Delete(doc);
     run_free(&r);
     remove_tree(dir);

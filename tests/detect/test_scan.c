@@ -309,6 +309,7 @@ static void test_image_taken_whole(void)
     CHECK_OK(dfd_head_forward(e.model->head, &fl, &seq_m, feats_m, &len, 1, 1, 0, &err));
     CHECK_NEAR(rm.probability, sig(seq_m / 1.7f), 1e-5);
     CHECK(fabsf(rm.probability - r.probability) > 1e-4f);
+    CHECK(rm.mirrored && !r.mirrored);
     dfd_scan_result_free(&rm);
     dfd_scanner_free(sm);
     dfd_image_free(&flipped);

@@ -76,6 +76,7 @@ typedef struct dfd_scan_result {
     size_t n_ids;
     size_t n_frames;  // frames looked at
     bool whole_image; // an image without a usable face, taken whole as the face (a tight crop)
+    bool mirrored;    // scanned with test-time mirroring (dfd_scan_opts.mirror)
     dfd_scan_timing seconds;
 } dfd_scan_result;
 
