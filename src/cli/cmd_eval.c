@@ -369,7 +369,8 @@ static int run_eval(int argc, char **argv)
                                .holdout = holdout,
                                .holdout_fold = holdout ? h.fold : 0,
                                .holdout_folds = holdout ? h.folds : 0,
-                               .frames = frames ? frames : r.net.model->prep.frames };
+                               .frames = frames ? frames : r.net.model->prep.frames,
+                               .mirrored = mirror };
         rc = evaluate(&r, &info, &so, jobs, json, report_dir);
     }
     res_free(&r);

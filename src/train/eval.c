@@ -336,6 +336,7 @@ static void add_info(cJSON *root, const dfd_eval_info *info, const dfd_eval *e)
         cJSON_AddNullToObject(root, "holdout");
     }
     add_num(root, "frames", info->frames);
+    cJSON_AddBoolToObject(root, "mirrored", info->mirrored);
     add_num(root, "seconds", info->seconds);
     cJSON *c = cJSON_AddObjectToObject(root, "counts");
     if (c) {

@@ -260,6 +260,10 @@ static void header_text(dfd_html *h, const dfd_eval *e, const dfd_eval_info *inf
              "%zu faces scored. %d frames per video, %.1f s.",
              e->n, e->n_label[DFD_LABEL_REAL], e->n_label[DFD_LABEL_FAKE], e->n_scored,
              e->n_no_face, e->n_failed, e->n_frames, info->frames, info->seconds);
+    if (info->mirrored) {
+        const size_t used = strlen(line);
+        snprintf(line + used, sizeof line - used, " Every crop also scored mirrored.");
+    }
     dfd_html_paragraph(h, line);
 }
 

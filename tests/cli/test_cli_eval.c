@@ -235,6 +235,7 @@ static void eval_json_agrees_with_the_report_and_scan(const char *model, const c
     CHECK_NEAR(num(doc, "counts", "scored"), 6, 0);
     CHECK_NEAR(num(doc, "counts", "failed"), 0, 0);
     CHECK(strcmp(str(cJSON_GetObjectItem(doc, "model"), "name"), "cli-eval-test") == 0);
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItem(doc, "mirrored")));
     const cJSON *items = cJSON_GetObjectItem(doc, "items"), *it;
     REQUIRE(cJSON_GetArraySize(items) == 7);
     int right = 0, frames = 0;

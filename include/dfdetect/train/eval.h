@@ -102,13 +102,15 @@ typedef struct dfd_eval_info {
     bool holdout; // only the held-out fold of the model's training was evaluated
     int holdout_fold, holdout_folds;
     int frames;     // frames sampled per video
+    bool mirrored;  // crops were also scored mirrored (dfd_scan_opts.mirror)
     double seconds; // wall time of the scan
 } dfd_eval_info;
 
-// The evaluation as JSON text (pretty-printed; dfd_free it): "model", "data", "counts",
-// "video" (metrics, "auc_ci", "confusion" as {"tn","fp","fn","tp"}), "video_all", "frame",
-// "methods", and "items": per item file, label, probability (null unless scored), verdict
-// (REAL / FAKE / NO_FACE / ERROR), n_faces, reason. NaN figures are null. NULL when out of memory.
+// The evaluation as JSON text (pretty-printed; dfd_free it): "model", "data", "holdout",
+// "frames", "mirrored", "seconds", "counts", "video" (metrics, "auc_ci", "confusion" as
+// {"tn","fp","fn","tp"}), "video_all", "frame", "methods", and "items": per item file, label,
+// probability (null unless scored), verdict (REAL / FAKE / NO_FACE / ERROR), n_faces, reason. NaN
+// figures are null. NULL when out of memory.
 char *dfd_eval_to_json(const dfd_eval *e, const dfd_eval_item *items, size_t n,
                        const dfd_eval_info *info);
 
