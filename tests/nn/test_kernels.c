@@ -92,6 +92,24 @@ static dfd_act random_act(int k)
     return a;
 }
 
+// Random weights of shape ws (outputs last) in +-scale, a bias when asked, the trial's activation
+// and its PReLU slopes.
+static void random_params(dfd_node *n, int rank, const int *ws, float scale, bool bias, int trial)
+{
+    int OC = ws[rank - 1];
+    CHECK_OK(dfd_tensor_alloc(&n->weight, rank, ws));
+    test_fill(&n->weight, scale);
+    if (bias) {
+        CHECK_OK(dfd_tensor_alloc(&n->bias, 1, &OC));
+        test_fill(&n->bias, 0.5f);
+    }
+    n->act = random_act(trial);
+    if (n->act.kind == DFD_ACT_PRELU) {
+        CHECK_OK(dfd_tensor_alloc(&n->alpha, 1, &OC));
+        test_fill(&n->alpha, 0.5f);
+    }
+}
+
 // Kernel sizes 1..kmax and strides 1..smax drawn at random; SAME on odd trials, else VALID.
 static dfd_window random_window(int trial, int kmax, int smax, int dilation)
 {
@@ -125,17 +143,7 @@ static void check_conv(int trial, int H, int W, int IC, int G, int OC, dfd_windo
     o.node->a.conv.win = win;
     o.node->a.conv.groups = G;
     int ws[4] = { win.kh, win.kw, IC / G, OC };
-    CHECK_OK(dfd_tensor_alloc(&o.node->weight, 4, ws));
-    test_fill(&o.node->weight, 0.5f);
-    if (trial % 5) {
-        CHECK_OK(dfd_tensor_alloc(&o.node->bias, 1, &OC));
-        test_fill(&o.node->bias, 0.5f);
-    }
-    o.node->act = random_act(trial);
-    if (o.node->act.kind == DFD_ACT_PRELU) {
-        CHECK_OK(dfd_tensor_alloc(&o.node->alpha, 1, &OC));
-        test_fill(&o.node->alpha, 0.5f);
-    }
+    random_params(o.node, 4, ws, 0.5f, trial % 5 != 0, trial);
     dfd_finalize_opts fo = { .fuse = false };
     dfd_error err;
     dfd_status st = dfd_graph_finalize(o.g, &fo, "random conv", &err);
@@ -236,17 +244,7 @@ static void fast_matmul_matches_reference_on_random_shapes(void)
         one_node o;
         CHECK_OK(one_node_begin(&o, DFD_OP_MATMUL, 2, xs, false, NULL));
         int ws[2] = { K, OC };
-        CHECK_OK(dfd_tensor_alloc(&o.node->weight, 2, ws));
-        test_fill(&o.node->weight, 0.2f);
-        if (trial % 2) {
-            CHECK_OK(dfd_tensor_alloc(&o.node->bias, 1, &OC));
-            test_fill(&o.node->bias, 0.5f);
-        }
-        o.node->act = random_act(trial);
-        if (o.node->act.kind == DFD_ACT_PRELU) {
-            CHECK_OK(dfd_tensor_alloc(&o.node->alpha, 1, &OC));
-            test_fill(&o.node->alpha, 0.5f);
-        }
+        random_params(o.node, 2, ws, 0.2f, trial % 2 != 0, trial);
         dfd_finalize_opts fo = { .fuse = false };
         CHECK_OK(dfd_graph_finalize(o.g, &fo, "random matmul", NULL));
         int n_fast = 0;
