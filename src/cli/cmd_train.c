@@ -63,6 +63,10 @@ static const char train_help[] =
     "                    is 10 x)\n"
     "  --tune-layers N   stage 1 trains the last N layers with weights (4: the last two\n"
     "                    depthwise-separable blocks); the others stay frozen\n"
+    "  --probe-steps N   stage 1 first fits its frame classifier on the frozen backbone's\n"
+    "                    features (N full-batch steps at most, the best on validation kept),\n"
+    "                    then tunes; an untuned backbone that tuning never beats is kept\n"
+    "                    (0, the default: classifier and backbone learn together)\n"
     "  --augment on|off  stage-1 augmentation of the crops: flip, rotation, scale and shift,\n"
     "                    colour, blur, noise, JPEG and H.264 (on)\n"
     "  --cache DIR       face cache folder (default: $DFD_CACHE or ~/.cache/dfdetect/faces)\n"
@@ -126,6 +130,11 @@ static void on_progress(void *ctx, const char *stage, size_t done, size_t total)
 static void print_result(const dfd_head_train_result *r, const char *out, bool json)
 {
     const dfd_backbone_train_result *b = &r->stage1;
+    if (!json && b->probe_best_step > 0) {
+        printf("stage 1 (linear probe on the frozen backbone): step %d of the probe, frame val "
+               "loss %.4f, frame AUC %.4f\n",
+               b->probe_best_step, b->probe_val_loss, b->probe_val_auc);
+    }
     if (!json && b->epochs_run > 0) {
         printf("stage 1 (backbone): %zu train, %zu validation items, %zu tuned tensors, %d "
                "epochs, best %d: frame val loss %.4f, frame AUC %.4f, %.1f s per epoch\n",
@@ -168,6 +177,12 @@ static void print_result(const dfd_head_train_result *r, const char *out, bool j
             cJSON_AddItemToArray(s1, e);
         }
         cJSON_AddNumberToObject(o, "backbone_best_epoch", b->best_epoch);
+        if (b->probe_best_step > 0) {
+            cJSON_AddNumberToObject(o, "probe_best_step", b->probe_best_step);
+            cJSON_AddNumberToObject(o, "probe_val_loss", b->probe_val_loss);
+            cJSON_AddNumberToObject(o, "probe_val_auc",
+                                    isfinite(b->probe_val_auc) ? b->probe_val_auc : 0.5);
+        }
     }
     char *s = cJSON_Print(o);
     if (s) {
@@ -210,6 +225,7 @@ static int run_train(int argc, char **argv)
         { "backbone-epochs", CLI_INT, &o.backbone_epochs, 0, 100000 },
         { "backbone-lr", CLI_STRING, &blr_s, 0, 0 },
         { "tune-layers", CLI_INT, &o.tune_layers, 1, 1000 },
+        { "probe-steps", CLI_INT, &o.probe_steps, 0, 100000 },
         { "augment", CLI_STRING, &aug_s, 0, 0 },
         { "cache", CLI_STRING, &o.cache_dir, 0, 0 },
         { "models", CLI_STRING, &o.models_dir, 0, 0 },

@@ -32,6 +32,9 @@ dfd_backbone_train_opts dfd_backbone_train_opts_default(void)
     o.augment = true;
     o.patience = 2;
     o.seed = 1;
+    o.probe_steps = 0;
+    o.probe_lr = 1e-2f;
+    o.probe_weight_decay = 1e-2f;
     return o;
 }
 
@@ -435,10 +438,13 @@ static void tuned_copy(stage1 *t, bool save)
 static dfd_status check_opts(const dfd_backbone_train_opts *o, dfd_error *err)
 {
     if (o->epochs < 1 || o->batch < 1 || o->batch > 256 || !(o->lr >= 0) || !(o->head_lr > 0) ||
-        o->tune_layers < 0 || o->crops_per_item < 1 || o->patience < 1 || o->n_threads < 0) {
+        o->tune_layers < 0 || o->crops_per_item < 1 || o->patience < 1 || o->n_threads < 0 ||
+        o->probe_steps < 0 || o->probe_steps > 100000 || !(o->probe_lr > 0) ||
+        !(o->probe_weight_decay >= 0)) {
         return dfd_error_set(err, DFD_ERR_INVALID,
                              "stage 1: options out of range (epochs, patience, crops per item >= "
-                             "1, batch 1..256, lr >= 0, head lr > 0, tune layers >= 0)");
+                             "1, batch 1..256, lr >= 0, head lr > 0, tune layers >= 0, probe "
+                             "steps 0..100000, probe lr > 0, probe weight decay >= 0)");
     }
     return DFD_OK;
 }
@@ -580,11 +586,134 @@ static dfd_status setup(stage1 *t, dfd_graph *g, dfd_backbone_train_result *r, d
     return DFD_OK;
 }
 
+// Standardised features of n samples, unaugmented, into x (n x DIM).
+static dfd_status features_of(stage1 *t, const sample *sm, size_t n, float *x, dfd_error *err)
+{
+    size_t bs = (size_t)t->batch;
+    dfd_status st = DFD_OK;
+    for (size_t s0 = 0; !st && s0 < n; s0 += bs) {
+        size_t m = n - s0 < bs ? n - s0 : bs;
+        st = forward(t, sm + s0, m, false, 0, err);
+        if (!st) {
+            memcpy(x + s0 * DIM, t->xn, m * DIM * sizeof *x);
+        }
+        progress(t, "stage1-probe", s0 + m, n);
+    }
+    return st;
+}
+
+// Mean BCE of the linear classifier (wv, bv) on n feature rows; with grads, the gradient of the
+// mean loss is added to its gradients (wg, bg). Probabilities into p when not NULL.
+static double probe_loss(stage1 *t, const float *x, const uint8_t *y, size_t n, bool grads,
+                         double *p)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * DIM;
+        float z = t->bv;
+        for (int d = 0; d < DIM; d++) {
+            z += xi[d] * t->wv[d];
+        }
+        double q = 1.0 / (1.0 + exp(-(double)z));
+        double zd = (double)z; // log(1 + e^z) - y z, computed stably
+        sum += (zd > 0 ? zd + log1p(exp(-zd)) : log1p(exp(zd))) - (y[i] ? zd : 0.0);
+        if (p) {
+            p[i] = q;
+        }
+        if (grads) {
+            float e = (float)((q - (double)y[i]) / (double)n);
+            for (int d = 0; d < DIM; d++) {
+                t->wg[d] += e * xi[d];
+            }
+            t->bg += e;
+        }
+    }
+    return sum / (double)n;
+}
+
+// Linear probing before fine-tuning: fit the classifier on the frozen backbone's features of
+// the training crops (full-batch AdamW, probe_steps at most, the step with the lowest validation
+// loss kept), so that the first backbone updates follow a classifier that already separates the
+// classes instead of the gradients of a zero one, which distort the pretrained features the
+// most (Kumar et al., "Fine-Tuning can Distort Pretrained Features", 2022).
+static dfd_status probe_classifier(stage1 *t, dfd_backbone_train_result *r, dfd_error *err)
+{
+    const dfd_backbone_train_opts *o = t->o;
+    size_t ntr = t->n_train_s, nva = t->n_val_s;
+    float *xtr = dfd_malloc(ntr * DIM * sizeof *xtr), *xva = dfd_malloc(nva * DIM * sizeof *xva);
+    uint8_t *ytr = dfd_malloc(ntr), *yva = dfd_malloc(nva);
+    float *best = dfd_malloc((DIM + 1) * sizeof *best);
+    double *pva = dfd_malloc(nva * sizeof *pva);
+    dfd_optim *opt = NULL;
+    dfd_status st = xtr && xva && ytr && yva && best && pva
+                        ? DFD_OK
+                        : dfd_error_set(err, DFD_ERR_NOMEM, "stage 1: out of memory");
+    if (!st) {
+        st = features_of(t, t->train, ntr, xtr, err);
+    }
+    if (!st) {
+        st = features_of(t, t->val, nva, xva, err);
+    }
+    for (size_t i = 0; !st && i < ntr; i++) {
+        ytr[i] = t->items[t->train[i].item].label == DFD_LABEL_FAKE;
+    }
+    for (size_t i = 0; !st && i < nva; i++) {
+        yva[i] = t->items[t->val[i].item].label == DFD_LABEL_FAKE;
+    }
+    dfd_param *cls[2] = { &t->w, &t->b };
+    if (!st) {
+        dfd_optim_opts oo = dfd_optim_opts_default(DFD_OPTIM_ADAMW);
+        oo.lr = o->probe_lr;
+        oo.weight_decay = o->probe_weight_decay;
+        st = dfd_optim_create(&opt, cls, 2, &oo, err);
+    }
+    double best_loss = INFINITY;
+    for (int k = 0; !st && k <= o->probe_steps; k++) {
+        double vl = probe_loss(t, xva, yva, nva, false, NULL);
+        if (vl < best_loss) {
+            best_loss = vl;
+            r->probe_best_step = k;
+            memcpy(best, t->wv, DIM * sizeof *best);
+            best[DIM] = t->bv;
+        }
+        if (k == o->probe_steps) {
+            break;
+        }
+        dfd_params_zero_grad(cls, 2);
+        probe_loss(t, xtr, ytr, ntr, true, NULL);
+        dfd_optim_step(opt, NULL);
+    }
+    if (!st) {
+        memcpy(t->wv, best, DIM * sizeof *best);
+        t->bv = best[DIM];
+        r->probe_val_loss = probe_loss(t, xva, yva, nva, false, pva);
+        if (dfd_metrics_auc(&r->probe_val_auc, pva, yva, nva, NULL)) {
+            r->probe_val_auc = NAN;
+        }
+    }
+    dfd_optim_destroy(opt);
+    dfd_free(xtr);
+    dfd_free(xva);
+    dfd_free(ytr);
+    dfd_free(yva);
+    dfd_free(best);
+    dfd_free(pva);
+    return st;
+}
+
 static dfd_status run_epochs(stage1 *t, dfd_backbone_train_result *r, dfd_error *err)
 {
     const dfd_backbone_train_opts *o = t->o;
     uint64_t rng = mix(o->seed ^ 0xB0CB0Eull);
-    double best = INFINITY;
+    // After linear probing the untuned backbone is a candidate too ("epoch 0", with the probe's
+    // validation loss): tuning that never beats it is undone.
+    bool probed = r->probe_best_step > 0;
+    double best = probed ? r->probe_val_loss : (double)INFINITY;
+    if (probed) {
+        tuned_copy(t, true);
+        r->best = (dfd_backbone_train_epoch){ .val_loss = r->probe_val_loss,
+                                              .val_auc = r->probe_val_auc };
+    }
     dfd_status st = DFD_OK;
     for (int ep = 1; !st && ep <= o->epochs; ep++) {
         dfd_backbone_train_epoch *h = &r->history[ep - 1];
@@ -609,7 +738,7 @@ static dfd_status run_epochs(stage1 *t, dfd_backbone_train_result *r, dfd_error 
             break;
         }
     }
-    if (!st && r->best_epoch > 0) {
+    if (!st && (r->best_epoch > 0 || probed)) {
         tuned_copy(t, false);
     }
     return st;
@@ -645,6 +774,9 @@ dfd_status dfd_backbone_train(dfd_backbone_train_result *res, dfd_graph *g,
         uint64_t rng = mix(opts->seed ^ 0x4E0A11ull);
         draw_train(&t, &rng);
         st = fit_norm(&t, err);
+    }
+    if (!st && opts->probe_steps > 0) {
+        st = probe_classifier(&t, res, err);
     }
     if (!st) {
         st = run_epochs(&t, res, err);

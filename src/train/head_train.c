@@ -48,6 +48,7 @@ dfd_head_train_opts dfd_head_train_opts_default(void)
     o.seed = 1;
     o.backbone_lr = 1e-4f;
     o.tune_layers = 4;
+    o.probe_steps = 0;
     o.augment = true;
     return o;
 }
@@ -733,6 +734,7 @@ static dfd_status stage1(trainer *t, dfd_head_train_result *r, const dfd_detecto
         bo.lr = o->backbone_lr;
         bo.head_lr = 10.f * o->backbone_lr;
         bo.tune_layers = o->tune_layers;
+        bo.probe_steps = o->probe_steps;
         bo.augment = o->augment;
         bo.seed = o->seed;
         bo.n_threads = o->n_threads;
@@ -801,6 +803,7 @@ static char *training_json(const trainer *t, const dfd_head_train_result *r)
         cJSON_AddNumberToObject(b, "best_epoch", r->stage1.best_epoch);
         cJSON_AddNumberToObject(b, "lr", (double)o->backbone_lr);
         cJSON_AddNumberToObject(b, "tune_layers", o->tune_layers);
+        cJSON_AddNumberToObject(b, "probe_steps", o->probe_steps);
         cJSON_AddBoolToObject(b, "augment", o->augment);
         cJSON_AddNumberToObject(b, "val_frame_loss", r->stage1.best.val_loss);
         cJSON_AddNumberToObject(b, "val_frame_auc",

@@ -5,9 +5,11 @@
 //   each seeded-augmented (data/augment.h) -> faceres (fuse = true, fuse_dwpw = false; the last
 //   tune_layers parameterised layers trainable, the rest frozen) -> `global_pooling/Mean`,
 //   standardised with statistics of the untuned backbone on the first training crops -> a linear
-//   frame classifier (1024 -> 1) -> BCE with logits -> AdamW (backbone lr lower than the
-//   classifier's) -> early stopping on the validation loss (fixed, unaugmented crops), the best
-//   epoch's backbone weights written back into the graph.
+//   frame classifier (1024 -> 1), optionally first fitted alone on the frozen features (linear
+//   probing: probe_steps full-batch steps, the one with the lowest validation loss kept) -> BCE
+//   with logits -> AdamW (backbone lr lower than the classifier's) -> early stopping on the
+//   validation loss (fixed, unaugmented crops), the best epoch's backbone weights written back
+//   into the graph (after probing, the untuned backbone competes as epoch 0).
 // The classifier is thrown away: stage 2 (head_train.h) embeds with the tuned graph.
 // With one thread and a fixed seed the tuned weights are the same on every run.
 #ifndef DFD_TRAIN_BACKBONE_TRAIN_H
@@ -36,7 +38,12 @@ typedef struct dfd_backbone_train_opts {
     bool augment;       // seeded augmentation per crop per epoch (true)
     int patience;       // epochs without a better validation loss before stopping (2)
     uint64_t seed;      // crop choice, augmentation, shuffling (1)
-    int n_threads;      // kernel threads (0: one per CPU)
+    int probe_steps;    // linear probing first: full-batch steps fitting the classifier on the
+                        // frozen features before any backbone update (0, the default: none,
+                        // the classifier starts at zero weights and learns with the backbone)
+    float probe_lr;     // ... their AdamW learning rate (1e-2)
+    float probe_weight_decay; // ... and decoupled weight decay (1e-2)
+    int n_threads;            // kernel threads (0: one per CPU)
     // Called after each update (stage "stage1") and each epoch ("stage1-epoch"); may be NULL.
     void (*progress)(void *ctx, const char *stage, size_t done, size_t total);
     void *progress_ctx;
@@ -60,13 +67,16 @@ typedef struct dfd_backbone_train_epoch {
 } dfd_backbone_train_epoch;
 
 typedef struct dfd_backbone_train_result {
-    size_t n_train, n_val; // items on each side
-    size_t n_val_crops;    // validation crops
-    size_t n_tuned;        // trainable backbone parameter tensors
-    size_t n_tuned_values; // ... and their floats
-    int epochs_run, best_epoch;
+    size_t n_train, n_val;      // items on each side
+    size_t n_val_crops;         // validation crops
+    size_t n_tuned;             // trainable backbone parameter tensors
+    size_t n_tuned_values;      // ... and their floats
+    int epochs_run, best_epoch; // best_epoch 0 after probing: no epoch beat the untuned
+                                // backbone's validation loss, whose weights are kept
     dfd_backbone_train_epoch best;
-    dfd_backbone_train_epoch *history; // epochs_run entries (owned; free with _result_free)
+    int probe_best_step;                  // linear probing: the step kept (0: none taken)
+    double probe_val_loss, probe_val_auc; // ... and its validation figures (0 without probing)
+    dfd_backbone_train_epoch *history;    // epochs_run entries (owned; free with _result_free)
 } dfd_backbone_train_result;
 
 void dfd_backbone_train_result_free(dfd_backbone_train_result *r); // accepts NULL

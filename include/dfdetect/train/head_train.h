@@ -53,6 +53,7 @@ typedef struct dfd_head_train_opts {
     int backbone_epochs;     // most stage-1 epochs (0)
     float backbone_lr;       // stage-1 backbone learning rate (1e-4; its classifier's is 1e-3)
     int tune_layers;         // parameterised layers tuned, from the output (4)
+    int probe_steps;         // stage 1 linear probing steps before tuning (0: none, the default)
     bool augment;            // stage-1 augmentation (true)
     int n_threads;           // threads for the face stage, the backbone and the head (0: per CPU)
     const char *cache_dir;   // face cache folder; NULL: dfd_face_cache_dir_default()
