@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "dfdetect/util/alloc.h"
+#include "dfdetect/util/threads.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -27,6 +28,23 @@ int cli_fail(const dfd_error *err)
 bool cli_show_progress(bool json)
 {
     return !json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
+}
+
+int cli_jobs(int jobs, size_t n_items)
+{
+    if (jobs <= 0) {
+        jobs = dfd_cpu_count();
+    }
+    if (n_items > 0 && (size_t)jobs > n_items) {
+        jobs = (int)n_items;
+    }
+    return jobs < 1 ? 1 : jobs;
+}
+
+int cli_threads_per_job(int jobs)
+{
+    int t = dfd_cpu_count() / (jobs < 1 ? 1 : jobs);
+    return t < 1 ? 1 : t;
 }
 
 static const cli_opt *find_opt(const cli_opt *opts, size_t n, const char *name, size_t len)

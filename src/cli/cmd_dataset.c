@@ -83,7 +83,8 @@ static const char cache_help[] =
     "\n"
     "options:\n"
     "  --cache DIR       the cache folder (default $DFD_CACHE, else ~/.cache/dfdetect/faces)\n"
-    "  --jobs N          items processed at once (default 1)\n"
+    "  --jobs N          items processed at once (default: one per CPU, at most one per\n"
+    "                    item)\n"
     "  --frames N        frames sampled per video (default 32)\n"
     "  --sampling P      bursts (default, as dfdetect train and scan) or uniform\n"
     "  --size N          side of the crops (default 224)\n"
@@ -562,7 +563,7 @@ done:
 static int run_cache(int argc, char **argv)
 {
     bool json = false;
-    int jobs = 1, frames = 32, size = 224;
+    int jobs = 0, frames = 32, size = 224;
     const char *cache = NULL, *sampling = "bursts", *images = "auto";
     const char *models = NULL, *group_by = NULL;
     const cli_opt opts[] = {
@@ -591,9 +592,6 @@ static int run_cache(int argc, char **argv)
             images);
         return CLI_USAGE;
     }
-    int threads = dfd_cpu_count() / jobs;
-    co.face.n_threads = threads < 1 ? 1 : threads;
-    co.face.detector.n_threads = co.face.n_threads;
     char dir[4096];
     if (cache) {
         snprintf(dir, sizeof dir, "%s", cache);
@@ -605,6 +603,9 @@ static int run_cache(int argc, char **argv)
     if (rc) {
         return rc;
     }
+    jobs = cli_jobs(jobs, ds.n);
+    co.face.n_threads = cli_threads_per_job(jobs);
+    co.face.detector.n_threads = co.face.n_threads;
     dfd_face_cache *c = NULL;
     const char **paths = dfd_malloc(ds.n * sizeof *paths);
     dfd_status *status = dfd_malloc(ds.n * sizeof *status);

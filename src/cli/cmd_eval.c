@@ -42,7 +42,7 @@ static const char eval_help[] =
     "                    items.csv, metrics.json and index.html\n"
     "  --frames N        frames sampled per video (default: the model's)\n"
     "  --mirror          score every face crop mirrored too, as `dfdetect scan --mirror`\n"
-    "  --jobs N          items scanned at once (default 1)\n"
+    "  --jobs N          items scanned at once (default: one per CPU, at most one per item)\n"
     "  --threshold T     probability at or above which an item is FAKE (default: the model's)\n"
     "  --holdout         only the items the model never trained on: the held-out fold its\n"
     "                    training recorded (`dfdetect train --cv-folds K`): give the same\n"
@@ -316,7 +316,7 @@ static int evaluate(eval_res *r, const dfd_eval_info *base, const dfd_scan_opts 
 static int run_eval(int argc, char **argv)
 {
     bool json = false, help = false, holdout = false, mirror = false;
-    int jobs = 1, frames = 0, limit = 0;
+    int jobs = 0, frames = 0, limit = 0;
     const char *model_path = NULL, *threshold_s = NULL, *report_dir = NULL, *models_dir = NULL;
     cli_strings data = { .n = 0 };
     const cli_opt opts[] = {
@@ -354,11 +354,11 @@ static int run_eval(int argc, char **argv)
         cli_error("eval: --threshold wants a number in [0, 1], not '%s'", threshold_s);
         return CLI_USAGE;
     }
-    int threads = dfd_cpu_count() / jobs;
-    so.n_threads = threads < 1 ? 1 : threads;
     eval_res r = { 0 };
     dfd_eval_holdout h;
     rc = load_model_and_data(&r, &h, model_path, &data, holdout, limit);
+    jobs = cli_jobs(jobs, r.n);
+    so.n_threads = cli_threads_per_job(jobs);
     rc = rc ? rc : cli_scanning_load_networks(&r.net, models_dir);
     if (!rc) {
         dfd_eval_info info = { .model_path = model_path,

@@ -42,7 +42,8 @@ static const char faces_help[] =
     "  --min-size PX       smallest face side kept, in frame pixels (default 24)\n"
     "  --export-video      also write each identity's crops as an MP4 clip\n"
     "  --sheet             also write a contact sheet of the frames with the faces drawn\n"
-    "  --jobs N            videos processed at once (default 1)\n"
+    "  --jobs N            videos processed at once (default: one per CPU, at most one per\n"
+    "                      video)\n"
     "  --threads N         threads per video for decoding and the networks (default: the CPUs\n"
     "                      shared among the jobs)\n"
     "  --models DIR        the face models (default: the repository's models/, or $DFD_MODELS)\n"
@@ -349,7 +350,7 @@ static size_t run_all(run_ctx *c, int jobs, bool progress, dfd_error *err, dfd_s
 static int run_faces(int argc, char **argv)
 {
     bool json = false, help = false, export_video = false, sheet = false;
-    int frames = 32, size = 224, jobs = 1, threads = 0, burst_len = 8;
+    int frames = 32, size = 224, jobs = 0, threads = 0, burst_len = 8;
     const char *out = NULL, *sampling = "uniform", *models_dir = NULL, *margin_s = NULL;
     const char *min_score_s = NULL, *min_size_s = NULL;
     const cli_opt opts[] = {
@@ -412,12 +413,9 @@ static int run_faces(int argc, char **argv)
         items_free(&l);
         return rc ? rc : CLI_FAILED;
     }
-    if (jobs > (int)l.n) {
-        jobs = (int)l.n;
-    }
+    jobs = cli_jobs(jobs, l.n);
     if (threads == 0) {
-        threads = dfd_cpu_count() / jobs;
-        threads = threads < 1 ? 1 : threads;
+        threads = cli_threads_per_job(jobs);
     }
     fo.n_threads = threads;
 

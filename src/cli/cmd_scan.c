@@ -41,7 +41,8 @@ static const char scan_help[] =
     "                      see docs/MODEL_CARD.md)\n"
     "  --json              print a JSON array: per file the verdict, probability, identities\n"
     "                      with per-frame scores and boxes, timings, the model's name/version\n"
-    "  --jobs N            files scanned at once (default 1)\n"
+    "  --jobs N            files scanned at once (default: one per CPU, at most one per\n"
+    "                      file; each job holds its own frames in memory)\n"
     "  --threshold T       probability at or above which a file is FAKE (default: the model's)\n"
     "  --frames N          frames sampled per video (default: the model's)\n"
     "  --mirror            also score every face crop mirrored and give the temporal model the\n"
@@ -331,7 +332,7 @@ static int explain_dirs(scan_list *l, const char *dir)
 static int run_scan(int argc, char **argv)
 {
     bool json = false, help = false, mirror = false;
-    int jobs = 1, frames = 0;
+    int jobs = 0, frames = 0;
     const char *model_path = NULL, *threshold_s = NULL, *submission = NULL, *models_dir = NULL,
                *explain = NULL;
     const cli_opt opts[] = {
@@ -366,14 +367,14 @@ static int run_scan(int argc, char **argv)
         dfd_free(pos);
         return CLI_USAGE;
     }
-    int threads = dfd_cpu_count() / jobs;
-    so.n_threads = threads < 1 ? 1 : threads;
     scan_list files = { 0 };
     if (collect_items(&files, pos, n_pos)) {
         dfd_free(pos);
         list_free(&files);
         return CLI_FAILED;
     }
+    jobs = cli_jobs(jobs, files.n);
+    so.n_threads = cli_threads_per_job(jobs);
     dfd_free(pos);
     if (explain && explain_dirs(&files, explain)) {
         list_free(&files);
