@@ -25,6 +25,14 @@ int cli_fail(const dfd_error *err)
     return CLI_FAILED; // usage errors are caught by the parser; anything later is a failure
 }
 
+void cli_print_help(const cli_command *cmd)
+{
+    fputs(cmd->help, stdout);
+    if (cmd->help_more) {
+        fputs(cmd->help_more, stdout);
+    }
+}
+
 bool cli_show_progress(bool json)
 {
     return !json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
@@ -106,7 +114,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const cli_opt *opts
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(cmd->help, stdout);
+            cli_print_help(cmd);
             *help_shown = true;
             return CLI_OK;
         }

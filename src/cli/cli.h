@@ -20,6 +20,8 @@ typedef struct cli_command {
     const char *name;
     const char *summary;               // one line for `dfdetect --help`
     const char *help;                  // full text for `dfdetect help NAME` / `NAME --help`
+    const char *help_more;             // its continuation, or NULL (C99 caps a literal at 4095
+                                       // bytes)
     int (*run)(int argc, char **argv); // argv[0] is the command name
 } cli_command;
 
@@ -68,6 +70,9 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const cli_opt *opts
 // also on error; NULL when out of memory, which returns CLI_FAILED).
 int cli_parse_many(const cli_command *cmd, int argc, char **argv, const cli_opt *opts,
                    size_t n_opts, const char ***pos, size_t *n_pos, bool *help_shown);
+
+// Print a command's whole help text to stdout.
+void cli_print_help(const cli_command *cmd);
 
 // Print "dfdetect: error: <message>" to stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -98,9 +98,9 @@ static const char cache_help[] =
     "\n"
     "exit codes: 0 every item cached, 1 some item or the dataset could not be read, 2 usage\n";
 
-static const cli_command sub_stats = { "dataset stats", "", stats_help, NULL };
-static const cli_command sub_grid = { "dataset grid", "", grid_help, NULL };
-static const cli_command sub_cache = { "dataset cache", "", cache_help, NULL };
+static const cli_command sub_stats = { .name = "dataset stats", .summary = "", .help = stats_help };
+static const cli_command sub_grid = { .name = "dataset grid", .summary = "", .help = grid_help };
+static const cli_command sub_cache = { .name = "dataset cache", .summary = "", .help = cache_help };
 
 // Parse a subcommand's options and its one dataset argument. Returns the exit code to end with
 // (usage error, or CLI_OK after --help with *path NULL), or CLI_OK with *path set.
@@ -724,5 +724,7 @@ static int run_dataset(int argc, char **argv)
     return CLI_USAGE;
 }
 
-const cli_command cli_dataset = { "dataset", "count, show and face-cache a labelled dataset",
-                                  dataset_help, run_dataset };
+const cli_command cli_dataset = { .name = "dataset",
+                                  .summary = "count, show and face-cache a labelled dataset",
+                                  .help = dataset_help,
+                                  .run = run_dataset };

@@ -22,7 +22,8 @@ static const char train_help[] =
     "by source and stratified by label; training stops early when the validation loss after\n"
     "temperature scaling has not improved for --patience epochs, and the best epoch's weights\n"
     "are kept, calibrated (temperature) on the validation split and written to\n"
-    "MODEL, with MODEL.metrics.csv (per epoch) and MODEL.curves.png (loss and AUC curves).\n"
+    "MODEL, with MODEL.metrics.csv (per epoch), MODEL.curves.png (loss and AUC curves) and\n"
+    "MODEL.ckpt (the training's state, for --resume).\n"
     "\n"
     "options:\n"
     "  --data D          a dataset (required; repeat for several)\n"
@@ -54,7 +55,9 @@ static const char train_help[] =
     "  --cv-folds K      cross-validation: hold out one fold of a grouped K-fold split of the\n"
     "                    data (never trained or validated on; `dfdetect eval --holdout` scores "
     "it)\n"
-    "  --cv-fold F       the fold to hold out, 0..K-1 (0)\n"
+    "  --cv-fold F       the fold to hold out, 0..K-1 (0)\n";
+
+static const char train_help_more[] =
     "  --backbone-epochs N  stage 1 first: fine-tune the faceres backbone on the training\n"
     "                    split's face crops for at most N epochs (a linear frame classifier,\n"
     "                    early stopping on the validation loss), embed with it and store its\n"
@@ -72,6 +75,10 @@ static const char train_help[] =
     "  --cache DIR       face cache folder (default: $DFD_CACHE or ~/.cache/dfdetect/faces)\n"
     "  --models DIR      pretrained models folder\n"
     "  --threads N       threads (default: one per CPU; 1 makes the model file reproducible)\n"
+    "  --resume          continue from MODEL.ckpt, the checkpoint every run writes (every 30 s\n"
+    "                    and after its last epoch): an interrupted run goes on as if it had\n"
+    "                    not stopped, a finished one trains on to a larger --epochs; the other\n"
+    "                    settings must be the same (not with --backbone-epochs)\n"
     "  --json            print the result as JSON\n"
     "\n"
     "exit status: 0 trained, 1 failed (data, models, files), 2 usage error\n";
@@ -230,6 +237,7 @@ static int run_train(int argc, char **argv)
         { "cache", CLI_STRING, &o.cache_dir, 0, 0 },
         { "models", CLI_STRING, &o.models_dir, 0, 0 },
         { "threads", CLI_INT, &o.n_threads, 0, 256 },
+        { "resume", CLI_FLAG, &o.resume, 0, 0 },
         { "json", CLI_FLAG, &json, 0, 0 },
     };
     const char *pos[1];
@@ -335,5 +343,6 @@ const cli_command cli_train = {
     .name = "train",
     .summary = "train a detector model on a labelled dataset",
     .help = train_help,
+    .help_more = train_help_more,
     .run = run_train,
 };

@@ -85,7 +85,7 @@ int main(int argc, char **argv)
             cli_error("unknown command '%s' (see 'dfdetect --help')", argv[i + 1]);
             return CLI_USAGE;
         }
-        fputs(c->help, stdout);
+        cli_print_help(c);
         return CLI_OK;
     }
     const cli_command *c = find_command(name);

@@ -2,6 +2,7 @@
 #include "dfdetect/train/head_train.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "dfdetect/util/alloc.h"
 #include "dfdetect/util/fileio.h"
 #include "dfdetect/util/sha256.h"
+#include "head_resume.h"
 
 #define FRAME_WEIGHT 0.5f
 
@@ -50,6 +52,7 @@ dfd_head_train_opts dfd_head_train_opts_default(void)
     o.tune_layers = 4;
     o.probe_steps = 0;
     o.augment = true;
+    o.checkpoint_every_s = 30;
     return o;
 }
 
@@ -776,6 +779,11 @@ static dfd_status check_opts(const dfd_head_train_opts *o, dfd_error *err)
         return dfd_error_set(err, DFD_ERR_INVALID,
                              "train: backbone epochs must be >= 0 and backbone lr > 0");
     }
+    if (o->resume && o->backbone_epochs > 0) {
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "train: --resume continues the head's training only; a run with "
+                             "--backbone-epochs starts anew (stage 1 is not checkpointed)");
+    }
     if (o->cv_folds != 0 &&
         (o->cv_folds < 2 || o->cv_folds > 1000 || o->cv_fold < 0 || o->cv_fold >= o->cv_folds)) {
         return dfd_error_set(err, DFD_ERR_INVALID,
@@ -887,7 +895,28 @@ static dfd_status save_model(const trainer *t, const dfd_head_train_result *r,
     return st;
 }
 
-static dfd_status run_epochs(trainer *t, dfd_head_train_result *r, dfd_error *err)
+// What a resumed run must share with the run that wrote the checkpoint: everything that decides
+// the split, the items, the model and the updates (not epochs, patience, threads or names).
+static void fingerprint(char *out, size_t cap, const trainer *t)
+{
+    const dfd_head_train_opts *o = t->o;
+    int k = snprintf(out, cap,
+                     "arch=%s frames=%d sampling=%d margin=%.9g images=%d batch=%d lr=%.9g "
+                     "wd=%.9g dropout=%.9g input_dropout=%.9g val_split=%.17g cv=%d/%d "
+                     "balance=%.9g seed=%" PRIu64 " items=%zu train=%zu val=%zu epoch_items=%zu "
+                     "params=%zu data=",
+                     o->arch ? o->arch : "gru", o->frames, (int)o->sampling, (double)o->margin,
+                     (int)o->images, o->batch, (double)o->lr, (double)o->weight_decay,
+                     (double)o->dropout, (double)o->input_dropout, o->val_split, o->cv_fold,
+                     o->cv_folds, (double)o->balance, o->seed, t->ds->n, t->n_tr, t->n_va, t->n_ep,
+                     t->n_params);
+    for (size_t i = 0; i < o->n_data_paths && k > 0 && (size_t)k < cap; i++) {
+        k += snprintf(out + k, cap - (size_t)k, "%s%s", i ? "," : "", o->data_paths[i]);
+    }
+}
+
+static dfd_status run_epochs(trainer *t, dfd_head_train_result *r, const char *out_path,
+                             dfd_error *err)
 {
     const dfd_head_train_opts *o = t->o;
     r->history = dfd_calloc((size_t)o->epochs, sizeof *r->history);
@@ -897,7 +926,29 @@ static dfd_status run_epochs(trainer *t, dfd_head_train_result *r, dfd_error *er
     uint64_t rng = o->seed ^ 0x5EED5EEDull;
     size_t bs = (size_t)o->batch > t->n_va ? (size_t)o->batch : t->n_va;
     double best = INFINITY;
-    for (int ep = 1; ep <= o->epochs; ep++) {
+    char ckpt[4096], fp[8192];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", out_path);
+    fingerprint(fp, sizeof fp, t);
+    const head_loop_tensors lt = { t->params, t->best, t->n_params, t->opt, t->ep, t->n_ep };
+    int first = 1;
+    if (o->resume) {
+        head_loop_state s = { .hist = r->history };
+        dfd_status st = head_resume_load(ckpt, fp, &lt, &s, o->epochs, err);
+        if (st) {
+            return st;
+        }
+        rng = s.rng;
+        best = s.best_loss;
+        r->best_epoch = s.best_epoch;
+        r->best = s.best;
+        r->epochs_run = s.epochs_done;
+        first = s.epochs_done + 1;
+        if (r->best_epoch > 0 && s.epochs_done - r->best_epoch >= o->patience) {
+            first = o->epochs + 1; // it had stopped early already: nothing more to learn
+        }
+    }
+    double last_save = dfd_now();
+    for (int ep = first; ep <= o->epochs; ep++) {
         dfd_head_train_epoch *h = &r->history[ep - 1];
         h->epoch = ep;
         dfd_status st = train_epoch(t, &h->train_loss, &rng, ep, err);
@@ -917,14 +968,31 @@ static dfd_status run_epochs(trainer *t, dfd_head_train_result *r, dfd_error *er
         // logits grow over-confident, long before their ranking stops improving (measured on
         // ffpp_c23 + dfdc_faces: raw-loss stopping kept epoch 4 at AUC 0.83 while AUC climbed
         // to 0.85), and temperature scaling removes that over-confidence in the model file.
+        bool stop = false;
         if (h->val_calibrated_loss < best) {
             best = h->val_calibrated_loss;
             r->best_epoch = ep;
             r->best = *h;
             params_copy(t, true);
         } else if (ep - r->best_epoch >= o->patience) {
+            stop = true;
+        }
+        const bool last = stop || ep == o->epochs;
+        if (o->checkpoint_every_s >= 0 &&
+            (last || dfd_now() - last_save >= o->checkpoint_every_s)) {
+            const head_loop_state s = { ep, rng, best, r->best_epoch, r->best, r->history };
+            st = head_resume_save(ckpt, fp, &lt, &s, err);
+            if (st) {
+                return st;
+            }
+            last_save = dfd_now();
+        }
+        if (stop) {
             break;
         }
+    }
+    if (r->best_epoch == 0) {
+        return dfd_error_set(err, DFD_ERR_INVALID, "train: no epoch was run");
     }
     params_copy(t, false);
     return evaluate(&t->v, t->head, &t->b, &t->e, t->ds, t->va, t->n_va, bs, err);
@@ -972,7 +1040,7 @@ dfd_status dfd_head_train(dfd_head_train_result *res, const dfd_dataset *ds, con
         res->n_epoch = t.n_ep;
     }
     if (!st) {
-        st = run_epochs(&t, res, err);
+        st = run_epochs(&t, res, out_path, err);
     }
     if (!st && fit_temperatures(res, &t.v, &t.e, ds, t.va, t.n_va)) {
         st = dfd_error_set(err, DFD_ERR_NOMEM, "train: out of memory");

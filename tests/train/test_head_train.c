@@ -119,6 +119,17 @@ static char *slurp(const char *path, size_t *n)
     return d;
 }
 
+// Whether two files hold the same bytes.
+static bool same_bytes(const char *p1, const char *p2)
+{
+    size_t n1 = 0, n2 = 0;
+    char *b1 = slurp(p1, &n1), *b2 = slurp(p2, &n2);
+    bool same = b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0;
+    dfd_free(b1);
+    dfd_free(b2);
+    return same;
+}
+
 // The CSV: header, then one row per epoch numbered 1..n; returns the rows' val losses.
 static int check_csv(const char *path, double *val_loss, int cap)
 {
@@ -148,16 +159,22 @@ static int check_csv(const char *path, double *val_loss, int cap)
     return n;
 }
 
+// The generated dataset (make_dataset) as a folders dataset.
+static bool load_data(dfd_dataset *ds)
+{
+    char data[128];
+    snprintf(data, sizeof data, "%s/data", g_dir);
+    return dfd_dataset_load(ds, data, NULL, NULL) == DFD_OK;
+}
+
 static void test_train_and_scan(void)
 {
     char out[256], out2[256], csv[300], png[300];
     snprintf(out, sizeof out, "%s/m1.safetensors", g_dir);
     snprintf(out2, sizeof out2, "%s/m2.safetensors", g_dir);
     dfd_dataset ds;
-    char data[128];
-    snprintf(data, sizeof data, "%s/data", g_dir);
     dfd_error err;
-    REQUIRE(dfd_dataset_load(&ds, data, NULL, &err) == DFD_OK);
+    REQUIRE(load_data(&ds));
     CHECK(ds.n == 2 * N_PER_LABEL);
 
     dfd_head_train_opts o = opts_for("cache");
@@ -234,12 +251,7 @@ static void test_train_and_scan(void)
     dfd_head_train_result r2;
     REQUIRE(dfd_head_train(&r2, &ds, out2, &o2, &err) == DFD_OK);
     CHECK(r2.epochs_run == r.epochs_run && r2.best_epoch == r.best_epoch);
-    size_t n1 = 0, n2 = 0;
-    char *b1 = slurp(out, &n1), *b2 = slurp(out2, &n2);
-    REQUIRE(b1 && b2);
-    CHECK(n1 == n2 && memcmp(b1, b2, n1) == 0);
-    dfd_free(b1);
-    dfd_free(b2);
+    CHECK(same_bytes(out, out2));
     dfd_head_train_result_free(&r2);
 
     // BiLSTM: the file says so and loads.
@@ -285,7 +297,8 @@ static void test_train_and_scan(void)
     CHECK(n_fold > 0 && r2.n_heldout == n_fold);
     CHECK(r2.n_train + r2.n_val + r2.n_skipped + r2.n_heldout == ds.n);
     dfd_head_train_result_free(&r2);
-    b1 = slurp(out2, &n1);
+    size_t n1 = 0;
+    char *b1 = slurp(out2, &n1);
     REQUIRE(b1);
     b1[n1 - 1] = '\0';
     CHECK(n1 > 8 && strstr(b1 + 8, "holdout") && strstr(b1 + 8, "folds")); // after the length
@@ -325,6 +338,78 @@ static void test_train_and_scan(void)
     dfd_dataset_free(&ds);
 }
 
+// Resume: a run stopped after 3 epochs and resumed to 6 gives the same epochs and the same
+// model bytes as a run of 6; a checkpoint of other settings, a finished run asked for fewer
+// epochs, a missing and a damaged checkpoint are refused in one line.
+static void test_resume(void)
+{
+    char full[256], part[256], ckpt[300];
+    snprintf(full, sizeof full, "%s/full.safetensors", g_dir);
+    snprintf(part, sizeof part, "%s/part.safetensors", g_dir);
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", part);
+    dfd_dataset ds;
+    dfd_error err;
+    REQUIRE(load_data(&ds));
+    dfd_head_train_opts o = opts_for("cache");
+    o.epochs = 6;
+    o.patience = 100;
+    dfd_head_train_result a, b, c;
+    REQUIRE(dfd_head_train(&a, &ds, full, &o, &err) == DFD_OK);
+    o.epochs = 3;
+    REQUIRE(dfd_head_train(&b, &ds, part, &o, &err) == DFD_OK);
+    CHECK(b.epochs_run == 3);
+    struct stat sb;
+    CHECK(stat(ckpt, &sb) == 0 && sb.st_size > 0);
+    o.epochs = 6;
+    o.resume = true;
+    dfd_status st = dfd_head_train(&c, &ds, part, &o, &err);
+    if (st) {
+        fprintf(stderr, "%s\n", err.msg);
+    }
+    REQUIRE(st == DFD_OK);
+    CHECK(c.epochs_run == 6 && c.best_epoch == a.best_epoch);
+    for (int i = 0; i < 6 && i < a.epochs_run; i++) {
+        CHECK(c.history[i].epoch == i + 1);
+        if (c.history[i].train_loss != a.history[i].train_loss) {
+            printf("epoch %d: train loss %.17g resumed, %.17g whole\n", i + 1,
+                   c.history[i].train_loss, a.history[i].train_loss);
+        }
+        CHECK(c.history[i].train_loss == a.history[i].train_loss);
+        CHECK(c.history[i].val_calibrated_loss == a.history[i].val_calibrated_loss);
+    }
+    CHECK(same_bytes(full, part));
+    dfd_head_train_result_free(&b);
+    dfd_head_train_result_free(&c);
+
+    o.epochs = 4; // 6 are done
+    CHECK(dfd_head_train(&c, &ds, part, &o, &err) == DFD_ERR_INVALID);
+    printf("fewer epochs: %s\n", err.msg);
+    CHECK(strstr(err.msg, ckpt) && strstr(err.msg, "6 epochs"));
+    dfd_head_train_result_free(&c);
+    o.epochs = 8;
+    o.lr = 1e-3f; // another run's settings
+    CHECK(dfd_head_train(&c, &ds, part, &o, &err) == DFD_ERR_INVALID);
+    printf("other settings: %s\n", err.msg);
+    CHECK(strstr(err.msg, "other settings") != NULL && strchr(err.msg, '\n') == NULL);
+    dfd_head_train_result_free(&c);
+    o = opts_for("cache");
+    o.resume = true;
+    snprintf(part, sizeof part, "%s/none.safetensors", g_dir);
+    CHECK(dfd_head_train(&c, &ds, part, &o, &err) == DFD_ERR_NOT_FOUND);
+    dfd_head_train_result_free(&c);
+    CHECK(truncate(ckpt, sb.st_size / 2) == 0);
+    snprintf(part, sizeof part, "%s/part.safetensors", g_dir);
+    st = dfd_head_train(&c, &ds, part, &o, &err);
+    printf("damaged: %s\n", err.msg);
+    CHECK(st == DFD_ERR_FORMAT && strstr(err.msg, ckpt) != NULL);
+    dfd_head_train_result_free(&c);
+    o.backbone_epochs = 1; // stage 1 is not checkpointed
+    CHECK(dfd_head_train(&c, &ds, part, &o, &err) == DFD_ERR_INVALID);
+    dfd_head_train_result_free(&c);
+    dfd_head_train_result_free(&a);
+    dfd_dataset_free(&ds);
+}
+
 static void test_head_train(void)
 {
     char probe[1100];
@@ -335,6 +420,7 @@ static void test_head_train(void)
     }
     REQUIRE(make_dataset());
     test_train_and_scan();
+    test_resume();
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     CHECK(system(cmd) == 0);

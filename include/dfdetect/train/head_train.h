@@ -50,12 +50,19 @@ typedef struct dfd_head_train_opts {
     // Stage 1 (train/backbone_train.h), before the head: fine-tune faceres on the training
     // split's crops (the same split), then embed with the tuned backbone and save it in the
     // model (backbone_tuned true). backbone_epochs 0: frozen pretrained backbone, no stage 1.
-    int backbone_epochs;     // most stage-1 epochs (0)
-    float backbone_lr;       // stage-1 backbone learning rate (1e-4; its classifier's is 1e-3)
-    int tune_layers;         // parameterised layers tuned, from the output (4)
-    int probe_steps;         // stage 1 linear probing steps before tuning (0: none, the default)
-    bool augment;            // stage-1 augmentation (true)
-    int n_threads;           // threads for the face stage, the backbone and the head (0: per CPU)
+    int backbone_epochs; // most stage-1 epochs (0)
+    float backbone_lr;   // stage-1 backbone learning rate (1e-4; its classifier's is 1e-3)
+    int tune_layers;     // parameterised layers tuned, from the output (4)
+    int probe_steps;     // stage 1 linear probing steps before tuning (0: none, the default)
+    bool augment;        // stage-1 augmentation (true)
+    int n_threads;       // threads for the face stage, the backbone and the head (0: per CPU)
+    // Checkpoints of the head's training, "<out>.ckpt" (train/head_resume.h): written after an
+    // epoch when checkpoint_every_s seconds have passed since the last one, and after the last
+    // epoch (< 0: never; default 30). resume: start from that file instead of from scratch (the
+    // same settings but epochs and patience; a finished run goes on to more epochs). Not with
+    // backbone_epochs > 0 (stage 1 is not checkpointed).
+    double checkpoint_every_s;
+    bool resume;
     const char *cache_dir;   // face cache folder; NULL: dfd_face_cache_dir_default()
     const char *models_dir;  // pretrained models; NULL: dfd_models_dir_default()
     const char *name;        // the model's name; NULL: "dfdetect-head-<arch>" (at most 63 bytes)
