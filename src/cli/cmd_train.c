@@ -157,6 +157,9 @@ static void print_result(const dfd_head_train_result *r, const char *out, bool j
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", out);
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
+    cJSON_AddStringToObject(o, "checkpoint", ckpt);
     cJSON_AddNumberToObject(o, "n_train", (double)r->n_train);
     cJSON_AddNumberToObject(o, "n_val", (double)r->n_val);
     cJSON_AddNumberToObject(o, "n_skipped", (double)r->n_skipped);
