@@ -23,7 +23,7 @@ static const char train_help[] =
     "temperature scaling has not improved for --patience epochs, and the best epoch's weights\n"
     "are kept, calibrated (temperature) on the validation split and written to\n"
     "MODEL, with MODEL.metrics.csv (per epoch), MODEL.curves.png (loss and AUC curves) and\n"
-    "MODEL.ckpt (the training's state, for --resume).\n"
+    "MODEL.ckpt (the head training's state, for --resume).\n"
     "\n"
     "options:\n"
     "  --data D          a dataset (required; repeat for several)\n"
@@ -76,9 +76,9 @@ static const char train_help_more[] =
     "  --models DIR      pretrained models folder\n"
     "  --threads N       threads (default: one per CPU; 1 makes the model file reproducible)\n"
     "  --resume          continue from MODEL.ckpt, the checkpoint every run writes (every 30 s\n"
-    "                    and after its last epoch): an interrupted run goes on as if it had\n"
-    "                    not stopped, a finished one trains on to a larger --epochs; the other\n"
-    "                    settings must be the same (not with --backbone-epochs)\n"
+    "                    and after its last epoch; none with --backbone-epochs): an interrupted\n"
+    "                    run goes on as if it had not stopped, a finished one trains on to a\n"
+    "                    larger --epochs; the other settings must be the same\n"
     "  --json            print the result as JSON\n"
     "\n"
     "exit status: 0 trained, 1 failed (data, models, files), 2 usage error\n";
@@ -157,9 +157,11 @@ static void print_result(const dfd_head_train_result *r, const char *out, bool j
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", out);
-    char ckpt[4200];
-    snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
-    cJSON_AddStringToObject(o, "checkpoint", ckpt);
+    if (b->epochs_run == 0) { // runs with stage 1 write no checkpoint
+        char ckpt[4200];
+        snprintf(ckpt, sizeof ckpt, "%s.ckpt", out);
+        cJSON_AddStringToObject(o, "checkpoint", ckpt);
+    }
     cJSON_AddNumberToObject(o, "n_train", (double)r->n_train);
     cJSON_AddNumberToObject(o, "n_val", (double)r->n_val);
     cJSON_AddNumberToObject(o, "n_skipped", (double)r->n_skipped);

@@ -978,7 +978,7 @@ static dfd_status run_epochs(trainer *t, dfd_head_train_result *r, const char *o
             stop = true;
         }
         const bool last = stop || ep == o->epochs;
-        if (o->checkpoint_every_s >= 0 &&
+        if (o->checkpoint_every_s >= 0 && !t->tuned && // stage 1 is not checkpointed
             (last || dfd_now() - last_save >= o->checkpoint_every_s)) {
             const head_loop_state s = { ep, rng, best, r->best_epoch, r->best, r->history };
             st = head_resume_save(ckpt, fp, &lt, &s, err);

@@ -58,9 +58,9 @@ typedef struct dfd_head_train_opts {
     int n_threads;       // threads for the face stage, the backbone and the head (0: per CPU)
     // Checkpoints of the head's training, "<out>.ckpt" (train/head_resume.h): written after an
     // epoch when checkpoint_every_s seconds have passed since the last one, and after the last
-    // epoch (< 0: never; default 30). resume: start from that file instead of from scratch (the
-    // same settings but epochs and patience; a finished run goes on to more epochs). Not with
-    // backbone_epochs > 0 (stage 1 is not checkpointed).
+    // epoch (< 0: never; default 30; none when stage 1 runs). resume: start from that file instead
+    // of from scratch (the same settings but epochs and patience; a finished run goes on to more
+    // epochs). Not with backbone_epochs > 0 (stage 1 is not checkpointed).
     double checkpoint_every_s;
     bool resume;
     const char *cache_dir;   // face cache folder; NULL: dfd_face_cache_dir_default()
