@@ -142,6 +142,7 @@ dfd_status head_resume_save(const char *path, const char *fingerprint, const hea
 {
     float *order = dfd_malloc((t->n_order ? t->n_order : 1) * sizeof *order);
     views v;
+    memset(&v, 0, sizeof v);
     char *meta = NULL;
     dfd_status st = order && views_make(&v, t, order) && (meta = state_json(fingerprint, s))
                         ? DFD_OK

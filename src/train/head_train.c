@@ -992,7 +992,8 @@ static dfd_status run_epochs(trainer *t, dfd_head_train_result *r, const char *o
         }
     }
     if (r->best_epoch == 0) {
-        return dfd_error_set(err, DFD_ERR_INVALID, "train: no epoch was run");
+        return dfd_error_set(err, DFD_ERR_INVALID,
+                             "train: no epoch reached a finite validation loss");
     }
     params_copy(t, false);
     return evaluate(&t->v, t->head, &t->b, &t->e, t->ds, t->va, t->n_va, bs, err);
