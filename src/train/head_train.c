@@ -98,6 +98,11 @@ static dfd_status cache_fill(dfd_face_cache **cache, dfd_status *sts, const dfd_
     fo.frames = prep->frames;
     fo.image_faces = prep->images;
     fo.models_dir = models_dir;
+    // Files run side by side (o->n_threads jobs, 0: one per CPU), so each job's networks get one
+    // thread: jobs with all the CPUs each oversubscribe the cores and stall at each other's
+    // OpenMP barriers.
+    fo.face.n_threads = 1;
+    fo.face.detector.n_threads = 1;
     char cache_dir[4096];
     if (o->cache_dir) {
         snprintf(cache_dir, sizeof cache_dir, "%s", o->cache_dir);
