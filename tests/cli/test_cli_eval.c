@@ -395,5 +395,49 @@ static void eval_measures_a_tiny_dataset_end_to_end(void)
     teardown();
 }
 
+// `dfdetect train` on the same tiny dataset, then `--resume` to more epochs: the resumed run
+// reports all the epochs; another run's settings, fewer epochs and a missing checkpoint are
+// refused with exit 1 and one line naming the checkpoint.
+static void train_resumes_from_its_checkpoint(void)
+{
+    if (!have_face_models()) {
+        TEST_SKIP("face models absent (scripts/setup.sh fetches them)");
+    }
+    setup();
+    char common[512], ckpt[160];
+    snprintf(common, sizeof common,
+             "train --data '%s/data' --val-split 0.5 --threads 1 --cache '%s/cache' --json", root,
+             root);
+    snprintf(ckpt, sizeof ckpt, "%s/m.safetensors.ckpt", root);
+    eval_out r = dfdetect("%s --out '%s/m.safetensors' --epochs 2", common, root);
+    CHECK_EQ_INT(r.code, 0);
+    cJSON *j = cJSON_Parse(r.out);
+    CHECK(num(j, "epochs", NULL) == 2);
+    CHECK(strcmp(str(j, "checkpoint"), ckpt) == 0 && access(ckpt, R_OK) == 0);
+    cJSON_Delete(j);
+    eval_out_free(&r);
+    r = dfdetect("%s --out '%s/m.safetensors' --epochs 4 --resume", common, root);
+    CHECK_EQ_INT(r.code, 0);
+    j = cJSON_Parse(r.out);
+    CHECK(num(j, "epochs", NULL) == 4);
+    cJSON_Delete(j);
+    eval_out_free(&r);
+    const char *bad[] = { "--epochs 5 --lr 0.01 --resume", "--epochs 3 --resume" };
+    for (int i = 0; i < 2; i++) {
+        r = dfdetect("%s --out '%s/m.safetensors' %s", common, root, bad[i]);
+        CHECK_EQ_INT(r.code, 1);
+        CHECK_EQ_INT(r.err_lines, 1);
+        CHECK_STR_CONTAINS(r.err, ckpt);
+        eval_out_free(&r);
+    }
+    r = dfdetect("%s --out '%s/none.safetensors' --resume", common, root);
+    CHECK_EQ_INT(r.code, 1);
+    CHECK_EQ_INT(r.err_lines, 1);
+    CHECK_STR_CONTAINS(r.err, "no such file");
+    eval_out_free(&r);
+    teardown();
+}
+
 DFD_TEST_MAIN({ "eval_measures_a_tiny_dataset_end_to_end",
-                eval_measures_a_tiny_dataset_end_to_end })
+                eval_measures_a_tiny_dataset_end_to_end },
+              { "train_resumes_from_its_checkpoint", train_resumes_from_its_checkpoint })
